@@ -1,0 +1,35 @@
+"""zoo: classic deep-learning architectures as clean PyTorch references, with recipes.
+
+>>> import zoo
+>>> zoo.list_models()
+>>> net = zoo.create_model("lenet5", num_classes=10)
+>>> model = zoo.load("logs/.../checkpoints/best.ckpt"); model.predict(uint8_images)
+"""
+
+from zoo import models  # noqa: F401  (registers the models)
+from zoo.errors import (
+    CheckpointError,
+    DatasetNotFoundError,
+    ModelDataMismatchError,
+    NonFiniteLossError,
+    UnknownNameError,
+    ZooError,
+)
+from zoo.inference import Classifier, export_safetensors, load
+from zoo.registry import create_model, get_model_entry, list_models, register_model
+
+__all__ = [
+    "CheckpointError",
+    "Classifier",
+    "DatasetNotFoundError",
+    "ModelDataMismatchError",
+    "NonFiniteLossError",
+    "UnknownNameError",
+    "ZooError",
+    "create_model",
+    "export_safetensors",
+    "get_model_entry",
+    "list_models",
+    "load",
+    "register_model",
+]

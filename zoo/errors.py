@@ -1,0 +1,28 @@
+"""Errors a user can act on: each message is one line that says what went wrong and what to do."""
+
+
+class ZooError(Exception):
+    """Base class for the zoo's user-facing errors."""
+
+
+class UnknownNameError(ZooError, KeyError):
+    """A model, data set or task name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class ModelDataMismatchError(ZooError, ValueError):
+    """The model cannot take the data's inputs or produce its classes."""
+
+
+class DatasetNotFoundError(ZooError, FileNotFoundError):
+    """Data files are missing and could not be downloaded."""
+
+
+class CheckpointError(ZooError, ValueError):
+    """A checkpoint that is missing, truncated or not one of ours."""
+
+
+class NonFiniteLossError(ZooError, FloatingPointError):
+    """Training produced a NaN or infinite loss."""

@@ -1,0 +1,61 @@
+"""Model registry: builders are registered by name, like ``torchvision.models.get_model``.
+
+Each entry records the builder and the task the model is for (``classification`` for
+image classifiers), so the training code can pick the LightningModule from the model name.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+from zoo.errors import UnknownNameError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable[..., nn.Module]
+    task: str
+
+
+_MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str | None = None, *, task: str = "classification") -> Callable:
+    """Decorator that registers a model builder under ``name`` (default: the function's name)."""
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        key = name or builder.__name__
+        if key in _MODELS:
+            raise ValueError(f"model {key!r} is registered twice")
+        _MODELS[key] = ModelEntry(key, builder, task)
+        return builder
+
+    return decorate
+
+
+def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
+    """Sorted names of registered models, filtered by a wildcard ``pattern`` and ``task``."""
+    return sorted(
+        name
+        for name, entry in _MODELS.items()
+        if fnmatch.fnmatch(name, pattern) and (task is None or entry.task == task)
+    )
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown model {name!r}; valid names: {', '.join(list_models())}"
+        ) from None
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build the model registered as ``name`` with builder keyword arguments ``kwargs``."""
+    return get_model_entry(name).builder(**kwargs)
