@@ -1,0 +1,131 @@
+"""TensorBoard callbacks: per-layer gradient norms, weight histograms, a grid of validation
+images with predicted and true labels, and the test confusion matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
+from lightning.pytorch.utilities import grad_norm, rank_zero_only  # noqa: E402
+from torch.utils.tensorboard import SummaryWriter  # noqa: E402
+from torchvision.utils import make_grid  # noqa: E402
+
+
+def tensorboard_writers(trainer: L.Trainer) -> list[SummaryWriter]:
+    """The SummaryWriters of the trainer's TensorBoard loggers (none on ranks other than 0)."""
+    if trainer.global_rank != 0:
+        return []
+    return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+
+
+class GradientNormLogger(L.Callback):
+    """Logs the L2 norm of every parameter's gradient as ``grad_norm/<parameter>`` (and the total).
+
+    With a deep sigmoid MLP these curves show the vanishing gradient: the first layers' norms
+    sit orders of magnitude under the last ones, where a ReLU network keeps them level.
+    Computed every ``trainer.log_every_n_steps`` optimiser steps (before clipping).
+    """
+
+    def __init__(self, norm_type: float = 2.0) -> None:
+        self.norm_type = norm_type
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any) -> None:
+        if trainer.global_step % trainer.log_every_n_steps:
+            return
+        norms = grad_norm(pl_module, norm_type=self.norm_type)
+        prefix = f"grad_{float(self.norm_type)}_norm"
+        renamed = {key.replace(prefix, "grad_norm", 1).replace("grad_norm_total", "grad_norm/total"): value
+                   for key, value in norms.items()}  # fmt: skip
+        pl_module.log_dict(renamed, on_step=True, on_epoch=False)
+
+
+class WeightHistogramLogger(L.Callback):
+    """Writes a histogram of every parameter after every ``every_n_epochs`` training epochs."""
+
+    def __init__(self, every_n_epochs: int = 1) -> None:
+        self.every_n_epochs = every_n_epochs
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        for writer in tensorboard_writers(trainer):
+            for name, parameter in pl_module.named_parameters():
+                writer.add_histogram(f"weights/{name}", parameter.detach().float().cpu(), trainer.global_step)
+
+
+def prediction_grid(
+    images: torch.Tensor, predicted: torch.Tensor, labels: torch.Tensor, class_names: list[str], columns: int = 8
+) -> plt.Figure:
+    """One figure of the images in a grid, each captioned "predicted (true)": green if right, red if wrong."""
+    padding = 2
+    grid = make_grid(images.clamp(0, 1), nrow=columns, padding=padding, pad_value=1.0)
+    height, width = images.shape[-2:]
+    rows = -(-len(images) // columns)
+    figure, ax = plt.subplots(figsize=(1.5 * columns, 1.6 * rows))
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.axis("off")
+    for index, (guess, truth) in enumerate(zip(predicted.tolist(), labels.tolist())):
+        row, column = divmod(index, columns)
+        x = column * (width + padding) + padding
+        y = row * (height + padding) + padding
+        ax.text(x, y, f"{class_names[guess]} ({class_names[truth]})", fontsize=7, va="top",
+                color="white", backgroundcolor="green" if guess == truth else "red")  # fmt: skip
+    ax.set_title("predicted (true)", fontsize=9)
+    figure.tight_layout(pad=0.2)
+    return figure
+
+
+class PredictionGridLogger(L.Callback):
+    """After each validation epoch, logs the first ``count`` validation images with their labels."""
+
+    def __init__(self, count: int = 32) -> None:
+        self.count = count
+        self._batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def on_validation_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:  # fmt: skip
+        if batch_idx == 0 and not trainer.sanity_checking and isinstance(outputs, dict):
+            images, labels = batch
+            n = self.count
+            self._batch = (images[:n].float().cpu(), outputs["logits"][:n].argmax(1).cpu(), labels[:n].cpu())
+
+    @rank_zero_only
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._batch is None:
+            return
+        info = pl_module.hparams.data_info
+        images, predicted, labels = self._batch
+        mean = torch.tensor(info["mean"]).view(1, -1, 1, 1)
+        std = torch.tensor(info["std"]).view(1, -1, 1, 1)
+        figure = prediction_grid(images * std + mean, predicted, labels, info["class_names"])
+        for writer in tensorboard_writers(trainer):
+            writer.add_figure("val/predictions", figure, trainer.global_step, close=False)
+        plt.close(figure)
+        self._batch = None
+
+
+class ConfusionMatrixLogger(L.Callback):
+    """At the end of testing, logs the confusion matrix the task accumulated as a figure."""
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        confusion = getattr(pl_module, "test_confusion", None)
+        if confusion is None:
+            return
+        confusion.compute()  # on every rank: it synchronises the counts across processes
+        writers = tensorboard_writers(trainer)
+        if writers:
+            class_names = pl_module.hparams.data_info["class_names"]
+            figure, _ = confusion.plot(labels=class_names)
+            figure.set_size_inches(max(6, 0.6 * len(class_names)), max(6, 0.6 * len(class_names)))
+            for writer in writers:
+                writer.add_figure("test/confusion_matrix", figure, trainer.global_step, close=False)
+            plt.close(figure)
+        confusion.reset()

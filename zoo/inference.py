@@ -1,0 +1,105 @@
+"""``zoo.load``: a trained model back in a notebook, with its preprocessing and class names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+
+from datamodules.transforms import ImagePreprocess
+from zoo.checkpoint import read_checkpoint
+from zoo.errors import CheckpointError
+from zoo.registry import create_model
+
+
+class Classifier(nn.Module):
+    """An eval-mode image classifier that takes raw uint8 images.
+
+    ``predict(images)`` returns class indices, ``predict_proba`` probabilities and
+    ``predict_labels`` class names; ``forward`` takes already preprocessed float batches.
+    """
+
+    def __init__(self, model: nn.Module, config: dict[str, Any]) -> None:
+        super().__init__()
+        info = config["data_info"]
+        self.model = model
+        self.config = config
+        self.class_names: list[str] = list(info["class_names"])
+        self.preprocess = ImagePreprocess(info["mean"], info["std"], info["image_size"], info["resize"])
+        self.eval()
+
+    @property
+    def data_config(self) -> dict[str, Any] | None:
+        """The training run's data module config (a Hydra ``_target_`` dict), to rebuild its test set."""
+        return self.config.get("data_config")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def _as_batch(self, images: Any) -> torch.Tensor:
+        """A preprocessed float batch from one ``(H, W)`` image, ``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, C)``."""
+        batch = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+        if batch.ndim == 2:
+            batch = batch.unsqueeze(0)
+        channels = self.config["data_info"]["channels"]
+        if batch.ndim == 4 and batch.shape[1] != channels and batch.shape[-1] == channels:
+            batch = batch.permute(0, 3, 1, 2)
+        device = next(self.model.parameters()).device
+        return self.preprocess(batch.to(device))
+
+    @torch.no_grad()
+    def predict_proba(self, images: Any) -> torch.Tensor:
+        """Class probabilities for uint8 images ``(N, H, W)``, ``(N, C, H, W)`` or one ``(H, W)`` image."""
+        return self.model(self._as_batch(images)).float().softmax(dim=1)
+
+    def predict(self, images: Any) -> torch.Tensor:
+        """Predicted class indices."""
+        return self.predict_proba(images).argmax(dim=1)
+
+    def predict_labels(self, images: Any) -> list[str]:
+        """Predicted class names."""
+        return [self.class_names[i] for i in self.predict(images).tolist()]
+
+
+def _model_from_config(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> nn.Module:
+    model = create_model(**config["model"])
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise CheckpointError(f"the weights do not fit model {config['model']['name']!r}: {str(error).splitlines()[0]}") from None
+    return model
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> Classifier:
+    """Load a training checkpoint (``.ckpt``) or an exported ``.safetensors`` file as a ``Classifier``."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise CheckpointError(f"no weights file at {path}")
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                config = json.loads(handle.metadata()["zoo"])
+            state_dict = load_file(str(path))
+        except Exception as error:
+            raise CheckpointError(f"cannot read {path} ({error}): the file is truncated or not exported by zoo") from None
+    else:
+        checkpoint = read_checkpoint(path)
+        config = checkpoint["hyper_parameters"]
+        prefix = "model."
+        state_dict = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    return Classifier(_model_from_config(config, state_dict), config).to(map_location)
+
+
+def export_safetensors(checkpoint_path: str | Path, output_path: str | Path) -> Path:
+    """Write a checkpoint's network weights and config as one ``.safetensors`` file (no pickle)."""
+    classifier = load(checkpoint_path)
+    keep = ("model", "data_info", "data_config", "optimizer", "scheduler", "loss", "label_smoothing")
+    metadata = {"zoo": json.dumps({k: classifier.config.get(k) for k in keep})}
+    state = {k: v.contiguous() for k, v in classifier.model.state_dict().items()}
+    save_file(state, str(output_path), metadata=metadata)
+    return Path(output_path)

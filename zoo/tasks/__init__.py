@@ -1,0 +1,16 @@
+"""LightningModules, one per task (not per model): the model registry says which task a model is for."""
+
+from zoo.errors import UnknownNameError
+from zoo.tasks.classification import ImageClassifier
+
+TASKS = {"classification": ImageClassifier}
+
+
+def get_task(name: str) -> type:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown task {name!r}; valid tasks: {', '.join(sorted(TASKS))}") from None
+
+
+__all__ = ["ImageClassifier", "TASKS", "get_task"]

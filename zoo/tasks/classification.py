@@ -1,0 +1,163 @@
+"""Image classification: one LightningModule for every image classifier in the zoo.
+
+The network is built from the registry by name (``model={"name": "lenet5", ...}``), so a
+checkpoint holds everything needed to rebuild it: the model's arguments, the data set's
+description (classes, normalisation, input size) and the optimiser settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from zoo.errors import ModelDataMismatchError, NonFiniteLossError
+from zoo.registry import create_model
+
+LOSSES = ("cross_entropy", "mse")
+
+
+def check_model_fits_data(model: nn.Module, model_name: str, data_info: dict) -> None:
+    """Run a dummy batch of the data's shape through ``model``; raise one clear line if it does not fit."""
+    shape = (data_info["channels"], data_info["image_size"], data_info["image_size"])
+    described = f"{shape[0]}x{shape[1]}x{shape[2]} images of data set {data_info['name']!r}"
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            outputs = model(torch.zeros(2, *shape))
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelDataMismatchError(
+            f"model {model_name!r} cannot take the {described} ({reason}); choose a model sized for"
+            " this data, or set its input size (e.g. model.in_features / model.input_size)"
+        ) from None
+    finally:
+        model.train(was_training)
+    if outputs.shape != (2, data_info["num_classes"]):
+        raise ModelDataMismatchError(
+            f"model {model_name!r} outputs {tuple(outputs.shape[1:])} scores per image but data set"
+            f" {data_info['name']!r} has {data_info['num_classes']} classes; set model.num_classes"
+        )
+
+
+class ImageClassifier(L.LightningModule):
+    """Trains any registered image classifier.
+
+    Args:
+        model: registry name and builder arguments, e.g. ``{"name": "lenet5", "num_classes": 10}``.
+        data_info: the data set's ``DataInfo`` as a dict (classes, channels, size, mean/std).
+        optimizer: a Hydra ``_partial_`` config of a ``torch.optim`` class.
+        scheduler: a Hydra ``_partial_`` config of a ``torch.optim.lr_scheduler`` class plus
+            ``interval`` (``epoch``/``step``); ``T_max``/``total_steps`` left ``null`` are filled
+            from the trainer's length. Empty or ``None`` for a constant learning rate.
+        loss: ``cross_entropy``, or ``mse`` (squared error between the softmax output and the
+            one-hot target, as in the classic lecture slides).
+        label_smoothing: for cross-entropy (Szegedy et al. 2016).
+        channels_last: keep convolutional models and their inputs in NHWC memory format.
+        compile: ``torch.compile`` the network (measure first: it is slower on small CPU models).
+        data_config: the data module's config, kept in checkpoints so evaluation and notebooks
+            can rebuild the same test set.
+    """
+
+    def __init__(
+        self,
+        model: dict[str, Any],
+        data_info: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+        loss: str = "cross_entropy",
+        label_smoothing: float = 0.0,
+        channels_last: bool = True,
+        compile: bool = False,
+        data_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        self.save_hyperparameters()
+        self.model = create_model(**model)
+        check_model_fits_data(self.model, model["name"], data_info)
+        self.num_classes = int(data_info["num_classes"])
+        self.channels_last = channels_last and any(isinstance(m, nn.Conv2d) for m in self.model.modules())
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if compile:
+            self.model.compile()
+        self.train_metrics = self._make_metrics("train")
+        self.val_metrics = self._make_metrics("val")
+        self.test_metrics = self._make_metrics("test")
+        self.test_confusion = MulticlassConfusionMatrix(self.num_classes)
+
+    def _make_metrics(self, split: str) -> MetricCollection:
+        metrics = {"acc": MulticlassAccuracy(self.num_classes, top_k=1, average="micro")}
+        if self.num_classes > 5:
+            metrics["acc_top5"] = MulticlassAccuracy(self.num_classes, top_k=5, average="micro")
+        return MetricCollection(metrics, prefix=f"{split}/")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and images.ndim == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.model(images)
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.hparams.loss == "mse":
+            target = F.one_hot(labels, self.num_classes).to(logits.dtype)
+            return F.mse_loss(logits.softmax(dim=1), target)
+        return F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
+
+    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], split: str) -> dict[str, torch.Tensor]:
+        images, labels = batch
+        logits = self(images)
+        loss = self.compute_loss(logits.float(), labels)
+        metrics = getattr(self, f"{split}_metrics")
+        metrics.update(logits.detach(), labels)
+        on_step = split == "train"
+        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step)
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True)
+        return {"loss": loss, "logits": logits.detach()}
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self._shared_step(batch, "train")["loss"]
+        finite = bool(torch.isfinite(loss))
+        if self.trainer.world_size > 1:
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
+            raise NonFiniteLossError(
+                f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step};"
+                " stopped without saving, so the last good checkpoint stays: lower optimizer.lr or set"
+                " trainer.gradient_clip_val, then resume with ckpt_path=<run>/checkpoints/last.ckpt"
+            )
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._shared_step(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        outputs = self._shared_step(batch, "test")
+        self.test_confusion.update(outputs["logits"], batch[1])
+        return outputs
+
+    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(images).argmax(dim=1)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        config = dict(self.hparams.scheduler)
+        interval = config.pop("interval", "epoch")
+        steps = self.trainer.estimated_stepping_batches
+        length = steps if interval == "step" else self.trainer.max_epochs
+        for key in ("T_max", "total_steps"):
+            if key in config and config[key] is None:
+                config[key] = int(steps if key == "total_steps" else length)
+        scheduler = instantiate(config)(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}

@@ -1,0 +1,178 @@
+"""What ``train.py`` and ``evaluate.py`` do, as functions that tests and benchmarks call too.
+
+Seed -> data module -> task (the LightningModule the model's registry entry names) ->
+callbacks, loggers, trainer -> fit -> test the best checkpoint -> metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from zoo.checkpoint import read_checkpoint
+from zoo.registry import get_model_entry
+from zoo.tasks import get_task
+
+log = logging.getLogger(__name__)
+
+# Lightning 2.6 calls a torch API that torch 2.14 deprecates, once per batch transfer.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+warnings.filterwarnings("ignore", message=r".*does not have many workers")  # data is in memory: none needed
+
+
+def instantiate_all(config: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a config group (``None`` entries switched off)."""
+    if not config:
+        return []
+    return [instantiate(entry) for entry in config.values() if entry is not None and "_target_" in entry]
+
+
+def build_datamodule(data_config: DictConfig | dict, **overrides: Any) -> L.LightningDataModule:
+    return instantiate(data_config, **overrides)
+
+
+def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
+    """The task for ``cfg.model``, with the model's data-dependent sizes filled from the data."""
+    info = datamodule.info
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    entry = get_model_entry(model["name"])
+    model.setdefault("num_classes", info.num_classes)
+    model.setdefault("in_channels", info.channels)
+    task_cls = get_task(entry.task)
+    return task_cls(
+        model=model,
+        data_info=info.to_dict(),
+        data_config=OmegaConf.to_container(cfg.data, resolve=True),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,
+        **OmegaConf.to_container(cfg.task, resolve=True),
+    )
+
+
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The run's config with every interpolation resolved (Hydra's own settings left out)."""
+    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.output_dir)
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {key: float(value) for key, value in metrics.items() if torch.as_tensor(value).numel() == 1}
+
+
+def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> dict[str, float]:
+    """Train (and test) one configuration; returns the final metrics.
+
+    ``extra_callbacks`` join the configured ones (for programs that drive training, like benchmarks).
+    """
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("ckpt_path"):
+        read_checkpoint(cfg.ckpt_path)  # a clear error for a missing or corrupt file, before any work
+    datamodule = build_datamodule(cfg.data)
+    task = build_task(cfg, datamodule)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=instantiate_all(cfg.get("callbacks")) + list(extra_callbacks or []),
+        logger=instantiate_all(cfg.get("logger")),
+    )
+    out = output_dir(cfg)
+    if trainer.is_global_zero:
+        out.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create(resolved_config(cfg)), out / "config.yaml")
+
+    metrics: dict[str, float] = {}
+    if cfg.get("train", True):
+        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        metrics.update(scalar_metrics(trainer.callback_metrics))
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if cfg.get("test", True):
+        ckpt = best or None
+        if ckpt is None and not cfg.get("train", True):
+            ckpt = cfg.get("ckpt_path")
+        trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+        metrics.update(scalar_metrics(trainer.callback_metrics))
+
+    if trainer.is_global_zero:
+        finish_run(cfg, trainer, metrics, best)
+    return metrics
+
+
+def finish_run(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], best: str) -> None:
+    """Record hparams with the final metrics, write metrics.json and print where everything is."""
+    out = output_dir(cfg)
+    params = {k: v for k, v in resolved_config(cfg).items() if k not in ("paths", "callbacks", "logger")}
+    for logger in trainer.loggers:
+        final = {f"hp/{k}": v for k, v in metrics.items() if k.split("/")[0] in ("train", "val", "test")}
+        logger.log_hyperparams(params, metrics=final)
+        logger.save()
+    last = Path(best).parent / "last.ckpt" if best else None
+    summary = {
+        "metrics": metrics,
+        "best_checkpoint": best or None,
+        "last_checkpoint": str(last) if last and last.exists() else None,
+        "output_dir": str(out),
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+    }
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    from rich.console import Console
+
+    console = Console()
+    for key in ("test/acc", "test/acc_top5", "test/loss", "val/acc"):
+        if key in metrics:
+            console.print(f"{key:>14}: {metrics[key]:.4f}")
+    console.print(f"    checkpoint: {best or '(none saved)'}", soft_wrap=True)
+    tensorboard_dirs = [logger.log_dir for logger in trainer.loggers if getattr(logger, "log_dir", None)]
+    for log_dir in tensorboard_dirs:
+        console.print(f"   tensorboard: tensorboard --logdir {log_dir}", soft_wrap=True)
+    console.print(f"       metrics: {out / 'metrics.json'}", soft_wrap=True)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Score a checkpoint on the test (or val) split of its own data set or of ``cfg.data``."""
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    hparams = dict(checkpoint["hyper_parameters"])
+    if cfg.get("data"):
+        data_config = OmegaConf.to_container(cfg.data, resolve=True)
+    else:
+        data_config = dict(hparams["data_config"])
+        if "root" in data_config:
+            data_config["root"] = cfg.data_root
+    datamodule = build_datamodule(data_config, image_size=hparams["data_info"]["image_size"])
+    hparams["data_info"] = datamodule.info.to_dict()  # checks that the model fits this data
+    task_cls = get_task(get_model_entry(hparams["model"]["name"]).task)
+    task = task_cls(**hparams)
+    task.load_state_dict(checkpoint["state_dict"])
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_model_summary=False)
+    run = trainer.validate if cfg.split == "val" else trainer.test
+    results = scalar_metrics(run(task, datamodule=datamodule, verbose=False)[0])
+    if trainer.is_global_zero:
+        report = {"checkpoint": str(cfg.ckpt_path), "data": datamodule.info.name, "split": cfg.split, "metrics": results}
+        Path(cfg.metrics_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.metrics_path).write_text(json.dumps(report, indent=2))
+        print_table(f"{Path(cfg.ckpt_path).name} on {datamodule.info.name} ({cfg.split})", results)
+        log.info("metrics written to %s", cfg.metrics_path)
+    return results
+
+
+def print_table(title: str, metrics: dict[str, float]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in sorted(metrics.items()):
+        table.add_row(key, f"{value:.4f}")
+    Console().print(table)
