@@ -1,0 +1,82 @@
+"""Every config composes; every model fits every data set; trainers, optimisers and schedulers
+instantiate; experiments compose; bad group names are caught in one line."""
+
+from __future__ import annotations
+
+import itertools
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from tests.conftest import CONFIGS
+from zoo.cli import check_config_choices
+from zoo.training import build_datamodule, build_task, instantiate_all
+
+
+def names(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONFIGS / group).glob("*.yaml"))
+
+
+MODELS, DATA, TRAINERS = names("model"), names("data"), names("trainer")
+
+
+@pytest.mark.parametrize("model, data", list(itertools.product(MODELS, DATA)))
+def test_every_model_fits_every_data_set(make_cfg, model, data):
+    for trainer in TRAINERS:
+        cfg = make_cfg(f"model={model}", f"data={data}", f"trainer={trainer}")
+        assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
+    datamodule = build_datamodule(cfg.data)
+    task = build_task(cfg, datamodule)  # runs a dummy batch of the data's shape through the model
+    info = datamodule.info
+    assert task.model(torch.zeros(2, *info.input_shape)).shape == (2, info.num_classes)
+
+
+@pytest.mark.parametrize("trainer", ["default", "cpu", "ddp_cpu"])
+def test_cpu_trainers_instantiate(make_cfg, trainer):
+    cfg = make_cfg(f"trainer={trainer}")
+    built = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.callbacks), logger=instantiate_all(cfg.logger))
+    assert isinstance(built, L.Trainer)
+    assert built.num_devices == (2 if trainer == "ddp_cpu" else 1)
+
+
+def test_gpu_trainers_follow_lightning_conventions(make_cfg):
+    ddp = make_cfg("trainer=ddp").trainer
+    assert (ddp.accelerator, ddp.strategy, ddp.devices, ddp.num_nodes) == ("gpu", "ddp", -1, 1)
+    assert make_cfg("trainer=multi_node", "trainer.num_nodes=4").trainer.num_nodes == 4
+    assert make_cfg("trainer=gpu").trainer.precision == "bf16-mixed"
+
+
+@pytest.mark.parametrize("optimizer", names("optimizer"))
+def test_optimizers_instantiate(make_cfg, optimizer):
+    cfg = make_cfg(f"optimizer={optimizer}")
+    built = instantiate(cfg.optimizer)(params=[torch.nn.Parameter(torch.zeros(3))])
+    assert type(built).__name__.lower() == optimizer.replace("_", "")
+    if optimizer == "sgd":
+        assert make_cfg("optimizer=sgd", "optimizer.nesterov=true").optimizer.nesterov is True
+
+
+@pytest.mark.parametrize("experiment", names("experiment"))
+def test_experiments_compose(make_cfg, experiment):
+    cfg = make_cfg(f"experiment={experiment}")
+    assert cfg.run_name == experiment
+    assert cfg.model.name and cfg.data._target_.startswith("datamodules.")
+
+
+def test_conventions_users_know_from_the_template(make_cfg):
+    cfg = make_cfg("data=mnist", "data.batch_size=128", "data.root=/somewhere", "trainer.max_steps=7", "seed=3",
+                   "tags=[a,b]", "ckpt_path=/x/last.ckpt")  # fmt: skip
+    assert (cfg.data.batch_size, cfg.data.root, cfg.trainer.max_steps, cfg.seed) == (128, "/somewhere", 7, 3)
+    assert list(cfg.tags) == ["a", "b"] and cfg.ckpt_path == "/x/last.ckpt"
+    assert cfg.data.image_size == 32  # the default model, LeNet-5, takes 32x32: MNIST is padded to it
+    assert make_cfg("data=mnist", "model=mlp_500_300").data.image_size == 28
+
+
+def test_unknown_group_choices_are_one_line_listing_the_valid_names():
+    assert check_config_choices(["model=lenet5", "data=mnist", "trainer.max_epochs=3"]) is None
+    assert check_config_choices(["optimizer=sgd,adam"]) is None
+    message = check_config_choices(["model=resnet999"])
+    assert message == f"error: unknown model 'resnet999'; valid names: {', '.join(MODELS)}"
+    assert "'imagenet21k'" in check_config_choices(["data=imagenet21k"])
+    assert "'adamax'" in check_config_choices(["-m", "optimizer=sgd,adamax"])
