@@ -52,7 +52,7 @@ def ours(data_dir: Path, epochs: int, log_dir: Path) -> tuple[float, float]:
     meter = TrainThroughput()
     cfg = compose_config(
         "train",
-        ["experiment=lenet5_fashion_mnist", f"trainer.max_epochs={epochs}", f"data.root={data_dir}",
+        ["experiment=lenet5_fashion_mnist", "scheduler=none", f"trainer.max_epochs={epochs}", f"data.root={data_dir}",
          "data.download=false"],  # fmt: skip
         log_dir / "ours",
     )

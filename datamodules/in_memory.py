@@ -212,6 +212,10 @@ class InMemoryImageDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", self.eval_batch_size, shuffle=False)
 
+    def transfer_batch_to_device(self, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device, dataloader_idx: int):
+        # Lightning's generic version walks the batch as a nested collection on every step.
+        return tuple(tensor.to(device, non_blocking=True) for tensor in batch)
+
     def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int):
         images, labels = batch
         images = self.preprocess(images)

@@ -101,34 +101,30 @@ def mlp(
     return MLP(features, list(hidden_sizes), num_classes, activation, dropout, batch_norm)
 
 
-@register_model()
-def mlp_500_300(
-    num_classes: int = 10,
-    in_features: int = 784,
-    activation: str = "relu",
-    dropout: float = 0.0,
-    batch_norm: bool = False,
-    in_channels: int | None = None,
-    input_size: int | None = None,
-) -> MLP:
-    """784-500-300-10: the "3-layer NN, 500+300 HU" of the MNIST results table (1.53% error).
+def _fixed_input_preset(name: str, hidden_sizes: list[int], doc: str):
+    """Register a preset whose input is fixed at ``in_features`` (784 for MNIST).
 
-    ``in_channels`` and ``input_size`` are accepted so that image configs compose, but the
-    preset's input is fixed at ``in_features``; a data set of another size is reported as a
-    mismatch before training.
+    ``in_channels`` and ``input_size`` are accepted so that image configs compose, but a data
+    set of another size is reported as a mismatch before training.
     """
-    return MLP(in_features, [500, 300], num_classes, activation, dropout, batch_norm)
+
+    def builder(
+        num_classes: int = 10,
+        in_features: int = 784,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        in_channels: int | None = None,
+        input_size: int | None = None,
+    ) -> MLP:
+        return MLP(in_features, hidden_sizes, num_classes, activation, dropout, batch_norm)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = doc
+    return register_model(name)(builder)
 
 
-@register_model()
-def mlp_800(
-    num_classes: int = 10,
-    in_features: int = 784,
-    activation: str = "relu",
-    dropout: float = 0.0,
-    batch_norm: bool = False,
-    in_channels: int | None = None,
-    input_size: int | None = None,
-) -> MLP:
-    """784-800-10 (Simard, Steinkraus & Platt 2003, 1.6% MNIST error); input fixed as in ``mlp_500_300``."""
-    return MLP(in_features, [800], num_classes, activation, dropout, batch_norm)
+mlp_500_300 = _fixed_input_preset(
+    "mlp_500_300", [500, 300], """784-500-300-10: the "3-layer NN, 500+300 HU" of the MNIST results table (1.53% error)."""
+)
+mlp_800 = _fixed_input_preset("mlp_800", [800], "784-800-10 (Simard, Steinkraus & Platt 2003, 1.6% MNIST error).")
