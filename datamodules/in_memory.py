@@ -122,6 +122,7 @@ class InMemoryImageDataModule(L.LightningDataModule):
         image_size: side of the images the model gets (padded or resized); ``None`` keeps them.
         augment: ``none``, ``crop`` (pad 4, random crop), ``flip`` or ``crop_flip``.
         seed: seed of the per-epoch shuffling.
+        name: the data set's name as the configs spell it (``data.name``); checked against the module.
     """
 
     name: str = "in_memory"
@@ -141,8 +142,11 @@ class InMemoryImageDataModule(L.LightningDataModule):
         image_size: int | None = None,
         augment: str = "none",
         seed: int = 0,
+        name: str | None = None,
     ) -> None:
         super().__init__()
+        if name is not None and name != self.name:
+            raise ValueError(f"data.name is {name!r} but {type(self).__name__} reads {self.name!r}")
         if augment not in ("none", "crop", "flip", "crop_flip"):
             raise ValueError(f"augment must be none, crop, flip or crop_flip, not {augment!r}")
         self.batch_size = batch_size

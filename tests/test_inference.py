@@ -83,7 +83,6 @@ def test_deep_sigmoid_mlp_gradients_vanish_where_relu_ones_do_not(make_cfg):
 
 def test_quickstart_notebook_runs_against_a_checkpoint(digits_run, monkeypatch):
     monkeypatch.setenv("ZOO_CHECKPOINT", digits_run["summary"]["best_checkpoint"])
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]

@@ -6,15 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
-from lightning.pytorch.utilities import grad_norm, rank_zero_only  # noqa: E402
-from torch.utils.tensorboard import SummaryWriter  # noqa: E402
-from torchvision.utils import make_grid  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import grad_norm, rank_zero_only
+from torch.utils.tensorboard import SummaryWriter
+from torchvision.utils import make_grid
 
 
 def tensorboard_writers(trainer: L.Trainer) -> list[SummaryWriter]:
