@@ -1,13 +1,20 @@
 """Data modules: each knows one data set's files and splits, and nothing about models."""
 
+from datamodules.cifar import CIFAR10DataModule, CIFAR100DataModule
 from datamodules.digits import DigitsDataModule
-from datamodules.in_memory import DataInfo, ImageArrays, InMemoryImageDataModule
+from datamodules.image_folder import ImageFolderDataModule, ImageNetDataModule
+from datamodules.in_memory import ImageArrays, InMemoryImageDataModule
+from datamodules.info import DataInfo
 from datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
 
 __all__ = [
+    "CIFAR10DataModule",
+    "CIFAR100DataModule",
     "DataInfo",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "ImageFolderDataModule",
+    "ImageNetDataModule",
     "ImageArrays",
     "InMemoryImageDataModule",
     "MNISTDataModule",

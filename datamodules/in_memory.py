@@ -5,36 +5,15 @@ training device (``on_after_batch_transfer``). Subclasses only say how to read t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.info import DataInfo
 from datamodules.transforms import BatchAugment, ImagePreprocess
-
-
-@dataclass
-class DataInfo:
-    """What a model and a checkpoint need to know about a data set (no model knowledge here)."""
-
-    name: str
-    num_classes: int
-    class_names: list[str]
-    channels: int
-    image_size: int
-    mean: list[float]
-    std: list[float]
-    resize: str = "pad"
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.image_size, self.image_size)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -21,16 +21,23 @@ class ImagePreprocess(nn.Module):
 
     ``resize="pad"`` centres smaller images on a zero background (LeNet-5's 28->32 padding of
     MNIST digits), ``"resize"`` rescales bilinearly (the 8x8 scikit-learn digits to 32x32).
+    With ``resize_size`` the shorter side is resized to it and the centre ``image_size`` square
+    cropped (the ImageNet evaluation transform: 256 then 224).
     """
 
     def __init__(
-        self, mean: Sequence[float], std: Sequence[float], image_size: int | None = None, resize: str = "pad"
+        self,
+        mean: Sequence[float],
+        std: Sequence[float],
+        image_size: int | None = None,
+        resize: str = "pad",
+        resize_size: int | None = None,
     ) -> None:
         super().__init__()
         if resize not in ("pad", "resize"):
             raise ValueError(f"resize must be 'pad' or 'resize', not {resize!r}")
         self.mean, self.std = list(mean), list(std)
-        self.image_size, self.resize = image_size, resize
+        self.image_size, self.resize, self.resize_size = image_size, resize, resize_size
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim == 3:
@@ -46,6 +53,8 @@ class ImagePreprocess(nn.Module):
         height, width = x.shape[-2:]
         if size is None or (height, width) == (size, size):
             return x
+        if self.resize_size is not None:
+            return TF.center_crop(TF.resize(x, self.resize_size, antialias=True), [size, size])
         if self.resize == "resize":
             return TF.resize(x, [size, size], antialias=True)
         if height > size or width > size:

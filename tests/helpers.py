@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 import signal
 import struct
 from pathlib import Path
@@ -66,4 +67,32 @@ def write_mnist_files(folder: Path, train: int = 600, test: int = 200, gz: bool 
                 (folder / f"{name}.gz").write_bytes(gzip.compress(data))
             else:
                 (folder / name).write_bytes(data)
+    return folder
+
+
+def write_cifar_files(root: Path, per_batch: int = 40, test: int = 60, hundred: bool = False) -> Path:
+    """Write CIFAR-10 (or -100) batches in the official pickle format under ``root``."""
+    from datamodules.cifar import CIFAR10_CLASSES, CIFAR100_CLASSES
+
+    rng = np.random.default_rng(0)
+    classes = CIFAR100_CLASSES if hundred else CIFAR10_CLASSES
+    label_key = "fine_labels" if hundred else "labels"
+
+    def batch(count: int) -> dict:
+        labels = rng.integers(0, len(classes), count)
+        data = rng.integers(0, 256, (count, 3072)).astype(np.uint8)
+        data[:, 0] = labels  # the first red pixel holds the label, so tests can check the pairing
+        return {"batch_label": b"synthetic", "data": data, label_key: labels.tolist()}
+
+    folder = root / ("cifar-100-python" if hundred else "cifar-10-batches-py")
+    folder.mkdir(parents=True, exist_ok=True)
+    if hundred:
+        files = {"train": batch(5 * per_batch), "test": batch(test),
+                 "meta": {"fine_label_names": classes, "coarse_label_names": [f"c{i}" for i in range(20)]}}  # fmt: skip
+    else:
+        files = {f"data_batch_{i}": batch(per_batch) for i in range(1, 6)}
+        files |= {"test_batch": batch(test), "batches.meta": {"label_names": classes, "num_vis": 3072}}
+    for name, content in files.items():
+        with open(folder / name, "wb") as handle:
+            pickle.dump(content, handle)
     return folder

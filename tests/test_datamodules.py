@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules import DigitsDataModule, FashionMNISTDataModule, MNISTDataModule
+from datamodules import CIFAR10DataModule, CIFAR100DataModule, DigitsDataModule, FashionMNISTDataModule, MNISTDataModule
 from datamodules.idx import read_idx
 from datamodules.in_memory import ShardedBatchSampler
 from datamodules.transforms import ImagePreprocess, random_crop, random_hflip
 from tests.conftest import real_data_dir
-from tests.helpers import idx_bytes, synthetic_digits, write_mnist_files
+from tests.helpers import idx_bytes, synthetic_digits, write_cifar_files, write_mnist_files
 from zoo.errors import DatasetNotFoundError
 
 
@@ -159,3 +159,47 @@ def test_real_files_shapes_and_counts(module, folder):
     counts = torch.bincount(test.labels, minlength=10)
     assert counts.sum() == 10000 and counts.min() >= 890  # every class present, roughly balanced
     assert torch.bincount(torch.cat([train.labels, val.labels]), minlength=10).sum() == 60000
+
+
+@pytest.mark.parametrize("module, hundred", [(CIFAR10DataModule, False), (CIFAR100DataModule, True)])
+def test_cifar_modules_read_the_official_pickles(tmp_path, module, hundred):
+    folder = write_cifar_files(tmp_path, per_batch=40, test=60, hundred=hundred)
+    before = sorted(os.listdir(folder))
+    dm = module(root=tmp_path, val_size=20, batch_size=16, download=False)
+    dm.setup()
+    train, val, test = (dm.splits[s] for s in ("train", "val", "test"))
+    assert (len(train), len(val), len(test)) == (180, 20, 60)
+    assert train.images.shape[1:] == (3, 32, 32) and train.images.dtype == torch.uint8
+    assert torch.equal(train.images[:, 0, 0, 0].long(), train.labels)  # images stay paired with labels
+    assert dm.info.num_classes == (100 if hundred else 10) and dm.info.channels == 3
+    assert sorted(os.listdir(folder)) == before
+    dm.trainer = None
+    images, labels = next(iter(dm.train_dataloader()))
+    assert images.shape == (16, 3, 32, 32)
+
+
+def test_cifar_training_batches_are_augmented_and_eval_batches_are_not(tmp_path):
+    write_cifar_files(tmp_path)
+    dm = CIFAR10DataModule(root=tmp_path, val_size=20, download=False)
+    batch = next(iter(dm.test_dataloader()))
+
+    class Stage:  # what on_after_batch_transfer asks of the trainer
+        def __init__(self, training: bool) -> None:
+            self.training = training
+
+    dm.trainer = Stage(training=False)
+    plain = dm.on_after_batch_transfer(batch, 0)[0]
+    assert torch.equal(plain, dm.preprocess(batch[0]))
+    dm.trainer = Stage(training=True)
+    torch.manual_seed(0)
+    augmented = dm.on_after_batch_transfer(batch, 0)[0]
+    assert augmented.shape == plain.shape and not torch.equal(augmented, plain)
+
+
+def test_cifar_missing_or_corrupt_files_are_clear_errors(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py"):
+        CIFAR10DataModule(root=tmp_path, download=False).prepare_data()
+    folder = write_cifar_files(tmp_path)
+    (folder / "data_batch_3").write_bytes(b"\x80\x04truncated")
+    with pytest.raises(ValueError, match="data_batch_3 is not a readable CIFAR batch"):
+        CIFAR10DataModule(root=tmp_path, download=False).setup()

@@ -30,7 +30,9 @@ class Classifier(nn.Module):
         self.model = model
         self.config = config
         self.class_names: list[str] = list(info["class_names"])
-        self.preprocess = ImagePreprocess(info["mean"], info["std"], info["image_size"], info["resize"])
+        self.preprocess = ImagePreprocess(
+            info["mean"], info["std"], info["image_size"], info["resize"], info.get("resize_size")
+        )
         self.eval()
 
     @property
