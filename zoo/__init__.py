@@ -17,6 +17,7 @@ from zoo.errors import (
 )
 from zoo.inference import Classifier, export_safetensors, load
 from zoo.registry import create_model, get_model_entry, list_models, register_model
+from zoo.weights import WeightsError
 
 __all__ = [
     "CheckpointError",
@@ -25,6 +26,7 @@ __all__ = [
     "ModelDataMismatchError",
     "NonFiniteLossError",
     "UnknownNameError",
+    "WeightsError",
     "ZooError",
     "create_model",
     "export_safetensors",

@@ -14,7 +14,8 @@ from torch import nn
 from datamodules.transforms import ImagePreprocess
 from zoo.checkpoint import read_checkpoint
 from zoo.errors import CheckpointError
-from zoo.registry import create_model
+from zoo.registry import create_model, list_models
+from zoo.weights import without_weight_sources
 
 
 class Classifier(nn.Module):
@@ -69,7 +70,7 @@ class Classifier(nn.Module):
 
 
 def _model_from_config(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> nn.Module:
-    model = create_model(**config["model"])
+    model = create_model(**without_weight_sources(config["model"]))
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as error:
@@ -77,9 +78,15 @@ def _model_from_config(config: dict[str, Any], state_dict: dict[str, torch.Tenso
     return model
 
 
-def load(path: str | Path, map_location: str | torch.device = "cpu") -> Classifier:
-    """Load a training checkpoint (``.ckpt``) or an exported ``.safetensors`` file as a ``Classifier``."""
-    path = Path(path)
+def load(
+    source: str | Path, map_location: str | torch.device = "cpu", weights: str | None = None, **model_kwargs: Any
+) -> Classifier:
+    """A ``Classifier`` from a training checkpoint (``.ckpt``), an exported ``.safetensors`` file,
+    or a registered model name with ``weights="imagenet"`` (torchvision's published weights;
+    ``weights_path=...`` for a local copy of them)."""
+    if weights is not None or (isinstance(source, str) and source in list_models()):
+        return _load_named(str(source), weights, **model_kwargs).to(map_location)
+    path = Path(source)
     if path.suffix == ".safetensors":
         if not path.is_file():
             raise CheckpointError(f"no weights file at {path}")
@@ -95,6 +102,23 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> Classifi
         prefix = "model."
         state_dict = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     return Classifier(_model_from_config(config, state_dict), config).to(map_location)
+
+
+def _load_named(name: str, weights: str | None, weights_path: str | None = None, **kwargs: Any) -> Classifier:
+    if weights not in (None, "imagenet"):
+        raise CheckpointError(f"unknown weights {weights!r} for {name}: use weights='imagenet' or a checkpoint path")
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    from datamodules.image_folder import IMAGENET_MEAN, IMAGENET_STD
+
+    model_config = {"name": name, **kwargs}
+    model = create_model(pretrained="torchvision" if weights and not weights_path else None, weights_path=weights_path,
+                         **model_config)  # fmt: skip
+    classes = list(_IMAGENET_CATEGORIES) if kwargs.get("num_classes", 1000) == 1000 else [str(i) for i in range(kwargs["num_classes"])]
+    data_info = {"name": "imagenet", "num_classes": len(classes), "class_names": classes, "channels": 3,
+                 "image_size": 224, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "resize": "resize",
+                 "resize_size": 256}  # fmt: skip
+    return Classifier(model, {"model": model_config, "data_info": data_info})
 
 
 def export_safetensors(checkpoint_path: str | Path, output_path: str | Path) -> Path:

@@ -56,6 +56,15 @@ def get_model_entry(name: str) -> ModelEntry:
         ) from None
 
 
-def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build the model registered as ``name`` with builder keyword arguments ``kwargs``."""
-    return get_model_entry(name).builder(**kwargs)
+def create_model(name: str, pretrained: str | None = None, weights_path: str | None = None, **kwargs: Any) -> nn.Module:
+    """Build the model registered as ``name`` with builder keyword arguments ``kwargs``.
+
+    ``pretrained="torchvision"`` loads torchvision's published weights for the same architecture,
+    ``weights_path`` a local file; with another ``num_classes`` the head stays freshly initialised.
+    """
+    model = get_model_entry(name).builder(**kwargs)
+    if pretrained or weights_path:
+        from zoo.weights import apply_weight_source
+
+        model = apply_weight_source(model, name, pretrained, weights_path)
+    return model

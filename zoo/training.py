@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from zoo.checkpoint import read_checkpoint
 from zoo.registry import get_model_entry
 from zoo.tasks import get_task
+from zoo.weights import without_weight_sources
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             data_config["root"] = cfg.data_root
     datamodule = build_datamodule(data_config, image_size=hparams["data_info"]["image_size"])
     hparams["data_info"] = datamodule.info.to_dict()  # checks that the model fits this data
+    hparams["model"] = without_weight_sources(hparams["model"])  # the weights come from the checkpoint
     task_cls = get_task(get_model_entry(hparams["model"]["name"]).task)
     task = task_cls(**hparams)
     task.load_state_dict(checkpoint["state_dict"])

@@ -1,5 +1,6 @@
 """Lightning callbacks that write the pictures a student looks at in TensorBoard."""
 
+from zoo.callbacks.finetuning import BackboneFinetuning
 from zoo.callbacks.tensorboard import (
     ConfusionMatrixLogger,
     GradientNormLogger,
@@ -7,4 +8,4 @@ from zoo.callbacks.tensorboard import (
     WeightHistogramLogger,
 )
 
-__all__ = ["ConfusionMatrixLogger", "GradientNormLogger", "PredictionGridLogger", "WeightHistogramLogger"]
+__all__ = ["BackboneFinetuning", "ConfusionMatrixLogger", "GradientNormLogger", "PredictionGridLogger", "WeightHistogramLogger"]

@@ -19,6 +19,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from zoo.errors import ModelDataMismatchError, NonFiniteLossError
 from zoo.registry import create_model
+from zoo.weights import head_parameter_names
 
 LOSSES = ("cross_entropy", "mse")
 
@@ -101,6 +102,14 @@ class ImageClassifier(L.LightningModule):
             metrics["acc_top5"] = MulticlassAccuracy(self.num_classes, top_k=5, average="micro", validate_args=False)
         return MetricCollection(metrics, prefix=f"{split}/")
 
+    @property
+    def backbone(self) -> nn.ModuleList:
+        """Every top-level part of the network except the one holding the classifier head (the last
+        ``nn.Linear``): what Lightning's ``BackboneFinetuning`` freezes, then unfreezes."""
+        head = head_parameter_names(self.model)
+        top = {name.split(".")[0] for name in head}
+        return nn.ModuleList(module for name, module in self.model.named_children() if name not in top)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.channels_last and images.ndim == 4:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -164,7 +173,8 @@ class ImageClassifier(L.LightningModule):
         return self(images).argmax(dim=1)
 
     def configure_optimizers(self) -> Any:
-        optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
+        trainable = [parameter for parameter in self.parameters() if parameter.requires_grad]  # a frozen backbone stays out
+        optimizer = instantiate(self.hparams.optimizer)(params=trainable)
         if not self.hparams.scheduler:
             return optimizer
         config = dict(self.hparams.scheduler)
