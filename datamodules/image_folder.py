@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from torchvision import datasets
 from torchvision.models._meta import _IMAGENET_CATEGORIES
 from torchvision.transforms import v2
 
+from datamodules.base import SplitDataModule
 from datamodules.files import default_root
 from datamodules.info import DataInfo
 from zoo.errors import DatasetNotFoundError
@@ -25,7 +25,7 @@ from zoo.errors import DatasetNotFoundError
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-class ImageFolderDataModule(L.LightningDataModule):
+class ImageFolderDataModule(SplitDataModule):
     """Any ``ImageFolder`` tree with ``train/`` and ``val/`` (and optionally ``test/``) folders.
 
     Args:
@@ -116,15 +116,6 @@ class ImageFolderDataModule(L.LightningDataModule):
             num_workers=self.num_workers, pin_memory=torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0, drop_last=shuffle,
         )  # fmt: skip
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
 
 
 class ImageNetDataModule(ImageFolderDataModule):

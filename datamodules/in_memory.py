@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.base import SplitDataModule
 from datamodules.info import DataInfo
 from datamodules.transforms import BatchAugment, ImagePreprocess
 
@@ -90,7 +90,7 @@ class ShardedBatchSampler:
             yield shard[start : start + self.batch_size]
 
 
-class InMemoryImageDataModule(L.LightningDataModule):
+class InMemoryImageDataModule(SplitDataModule):
     """Base class: fixed seeded train/val split of the official train set, official test set.
 
     Args:
@@ -185,15 +185,6 @@ class InMemoryImageDataModule(L.LightningDataModule):
             len(arrays), batch_size, shuffle, drop_last=False, seed=self.seed, rank=rank, world_size=world_size
         )
         return DataLoader(TensorBatches(arrays), sampler=sampler, batch_size=None)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
 
     def transfer_batch_to_device(self, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device, dataloader_idx: int):
         # Lightning's generic version walks the batch as a nested collection on every step.

@@ -59,7 +59,7 @@ def test_tensorboard_events_hold_scalars_images_histograms_and_hparams(digits_ru
                    "lr-Adam", "grad_norm/model.features.0.weight", "grad_norm/model.classifier.5.weight",
                    "grad_norm/total", "hp/test/acc"):  # fmt: skip
         assert scalar in tags["scalars"], scalar
-    assert {"val/predictions", "test/confusion_matrix"} <= set(tags["images"])
+    assert {"val/predictions", "val/misclassified", "test/confusion_matrix", "filters/first_conv"} <= set(tags["images"])
     assert "weights/model.features.0.weight" in tags["histograms"]
     assert len(accumulator.Scalars("val/acc")) == 30 and len(accumulator.Images("val/predictions")) == 30
     learning_rates = [event.value for event in accumulator.Scalars("lr-Adam")]

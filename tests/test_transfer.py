@@ -47,11 +47,15 @@ def test_zoo_load_by_name_with_imagenet_weights_from_a_file(resnet18_file):
     assert model.class_names[0] == "tench" and len(model.class_names) == 1000
     images = torch.randint(0, 256, (2, 3, 300, 260), dtype=torch.uint8)  # raw images of any size
     assert model.predict(images).shape == (2,) and model.preprocess(images).shape == (2, 3, 224, 224)
+    with pytest.raises(zoo.CheckpointError, match="'resnet20' is a model name"):
+        zoo.load("resnet20")  # no weights named: nothing trained to load
 
 
 def test_weight_errors_are_one_line(resnet18_file, tmp_path, monkeypatch):
     with pytest.raises(zoo.WeightsError, match="another architecture than VGG"):
         zoo.create_model("vgg11", weights_path=str(resnet18_file))
+    with pytest.raises(zoo.WeightsError, match="take 3-channel images but this ResNet was built for 1"):
+        zoo.create_model("resnet18", in_channels=1, weights_path=str(resnet18_file))  # ImageNet weights, grey MNIST
     with pytest.raises(zoo.WeightsError, match="no weights file at"):
         zoo.create_model("resnet18", weights_path=str(tmp_path / "missing.pth"))
 

@@ -105,20 +105,22 @@ def load(
 
 
 def _load_named(name: str, weights: str | None, weights_path: str | None = None, **kwargs: Any) -> Classifier:
-    if weights not in (None, "imagenet"):
-        raise CheckpointError(f"unknown weights {weights!r} for {name}: use weights='imagenet' or a checkpoint path")
+    if weights != "imagenet":
+        raise CheckpointError(
+            f"{name!r} is a model name: zoo.load({name!r}, weights='imagenet') gives torchvision's ImageNet weights,"
+            f" zoo.create_model({name!r}) an untrained network, and zoo.load(<file.ckpt>) a trained one"
+        )
     from torchvision.models._meta import _IMAGENET_CATEGORIES
 
     from datamodules.image_folder import IMAGENET_MEAN, IMAGENET_STD
+    from datamodules.info import DataInfo
 
     model_config = {"name": name, **kwargs}
-    model = create_model(pretrained="torchvision" if weights and not weights_path else None, weights_path=weights_path,
-                         **model_config)  # fmt: skip
-    classes = list(_IMAGENET_CATEGORIES) if kwargs.get("num_classes", 1000) == 1000 else [str(i) for i in range(kwargs["num_classes"])]
-    data_info = {"name": "imagenet", "num_classes": len(classes), "class_names": classes, "channels": 3,
-                 "image_size": 224, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "resize": "resize",
-                 "resize_size": 256}  # fmt: skip
-    return Classifier(model, {"model": model_config, "data_info": data_info})
+    model = create_model(pretrained=None if weights_path else "torchvision", weights_path=weights_path, **model_config)
+    classes = list(_IMAGENET_CATEGORIES)
+    info = DataInfo("imagenet", len(classes), classes, 3, 224, list(IMAGENET_MEAN), list(IMAGENET_STD),
+                    resize="resize", resize_size=256)  # fmt: skip
+    return Classifier(model, {"model": model_config, "data_info": info.to_dict()})
 
 
 def export_safetensors(checkpoint_path: str | Path, output_path: str | Path) -> Path:

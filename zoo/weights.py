@@ -77,6 +77,13 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], source: 
     unexpected = sorted(set(state_dict) - set(own))
     mismatched = sorted(key for key in set(own) & set(state_dict) if own[key].shape != state_dict[key].shape)
     head = head_parameter_names(model)
+    first_conv = next((f"{n}.weight" for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
+    if first_conv in mismatched and own[first_conv].shape[1] != state_dict[first_conv].shape[1]:
+        raise WeightsError(
+            f"the weights in {source} take {state_dict[first_conv].shape[1]}-channel images but this"
+            f" {type(model).__name__} was built for {own[first_conv].shape[1]} (the data's channels):"
+            f" use {state_dict[first_conv].shape[1]}-channel data or train without these weights"
+        )
     if missing or unexpected or not set(mismatched) <= head:
         examples = (missing or unexpected or [k for k in mismatched if k not in head])[:3]
         raise WeightsError(

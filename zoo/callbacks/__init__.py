@@ -3,9 +3,17 @@
 from zoo.callbacks.finetuning import BackboneFinetuning
 from zoo.callbacks.tensorboard import (
     ConfusionMatrixLogger,
+    FirstLayerFiltersLogger,
     GradientNormLogger,
     PredictionGridLogger,
     WeightHistogramLogger,
 )
 
-__all__ = ["BackboneFinetuning", "ConfusionMatrixLogger", "GradientNormLogger", "PredictionGridLogger", "WeightHistogramLogger"]
+__all__ = [
+    "BackboneFinetuning",
+    "ConfusionMatrixLogger",
+    "FirstLayerFiltersLogger",
+    "GradientNormLogger",
+    "PredictionGridLogger",
+    "WeightHistogramLogger",
+]

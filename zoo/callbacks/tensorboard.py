@@ -79,34 +79,77 @@ def prediction_grid(
 
 
 class PredictionGridLogger(L.Callback):
-    """After each validation epoch, logs the first ``count`` validation images with their labels."""
+    """After each validation epoch, logs the first ``count`` validation images with their labels
+    (``val/predictions``) and up to ``count`` misclassified ones (``val/misclassified``)."""
 
     def __init__(self, count: int = 32) -> None:
         self.count = count
-        self._batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._first: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._wrong: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def on_validation_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if batch_idx == 0 and not trainer.sanity_checking and isinstance(outputs, dict):
-            images, labels = batch
+        if trainer.sanity_checking or not isinstance(outputs, dict):
+            return
+        images, labels = batch
+        predicted = outputs["logits"].argmax(1)
+        if batch_idx == 0:
             n = self.count
-            self._batch = (images[:n].float().cpu(), outputs["logits"][:n].argmax(1).cpu(), labels[:n].cpu())
+            self._first = (images[:n].float().cpu(), predicted[:n].cpu(), labels[:n].cpu())
+        missing = self.count - sum(len(part[0]) for part in self._wrong)
+        if missing > 0:
+            wrong = (predicted != labels).nonzero().flatten()[:missing]
+            self._wrong.append((images[wrong].float().cpu(), predicted[wrong].cpu(), labels[wrong].cpu()))
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._batch is None:
+        if self._first is None:
             return
+        wrong = tuple(torch.cat(parts) for parts in zip(*self._wrong))
+        for tag, (images, predicted, labels) in (("val/predictions", self._first), ("val/misclassified", wrong)):
+            if len(images):
+                self._log_grid(trainer, pl_module, tag, images, predicted, labels)
+        self._first, self._wrong = None, []
+
+    @staticmethod
+    def _log_grid(trainer: L.Trainer, pl_module: L.LightningModule, tag: str, images: torch.Tensor,
+                  predicted: torch.Tensor, labels: torch.Tensor) -> None:  # fmt: skip
         info = pl_module.hparams.data_info
-        images, predicted, labels = self._batch
         mean = torch.tensor(info["mean"]).view(1, -1, 1, 1)
         std = torch.tensor(info["std"]).view(1, -1, 1, 1)
         figure = prediction_grid(images * std + mean, predicted, labels, info["class_names"])
         for writer in tensorboard_writers(trainer):
-            writer.add_figure("val/predictions", figure, trainer.global_step, close=False)
+            writer.add_figure(tag, figure, trainer.global_step, close=False)
         plt.close(figure)
-        self._batch = None
+
+
+class FirstLayerFiltersLogger(L.Callback):
+    """Logs the first convolution's kernels as an image after every ``every_n_epochs`` epochs: the
+    edge and colour detectors of Krizhevsky et al. 2012, Fig. 3. Each kernel is scaled to [0, 1];
+    3-channel kernels show in colour, others one grey tile per input channel."""
+
+    def __init__(self, every_n_epochs: int = 1, upscale: int = 8) -> None:
+        self.every_n_epochs, self.upscale = every_n_epochs, upscale
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        conv = next((m for m in pl_module.modules() if isinstance(m, torch.nn.Conv2d)), None)
+        writers = tensorboard_writers(trainer)
+        if conv is None or not writers:
+            return
+        kernels = conv.weight.detach().float().cpu()
+        if kernels.shape[1] != 3:
+            kernels = kernels.reshape(-1, 1, *kernels.shape[2:])
+        low = kernels.amin(dim=(1, 2, 3), keepdim=True)
+        high = kernels.amax(dim=(1, 2, 3), keepdim=True)
+        kernels = (kernels - low) / (high - low).clamp_min(1e-12)
+        kernels = kernels.repeat_interleave(self.upscale, dim=2).repeat_interleave(self.upscale, dim=3)
+        grid = make_grid(kernels, nrow=int(len(kernels) ** 0.5 + 0.999), padding=1, pad_value=1.0)
+        for writer in writers:
+            writer.add_image("filters/first_conv", grid, trainer.global_step)
 
 
 class ConfusionMatrixLogger(L.Callback):
