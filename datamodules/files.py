@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from datamodules.in_memory import InMemoryImageDataModule
-from zoo.errors import DatasetNotFoundError
+from zoo.errors import DatasetNotFoundError, first_line
 
 
 def default_root() -> Path:
@@ -73,9 +73,8 @@ class FileDataModule(InMemoryImageDataModule):
             for train in (True, False):
                 self.torchvision_class(root=str(self.root), train=train, download=True)
         except Exception as error:  # offline, a proxy, a read-only root: all end the same way
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise DatasetNotFoundError(
-                f"{self.folder} is not under {self.root} and could not be downloaded ({reason}):"
+                f"{self.folder} is not under {self.root} and could not be downloaded ({first_line(error)}):"
                 f" copy the official files to {self.candidate_folders()[0]}, or set data.root"
                 f" (or $ZOO_DATA_DIR) to a folder holding {self.folder}/"
             ) from None

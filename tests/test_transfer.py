@@ -13,7 +13,7 @@ import torchvision
 import zoo
 from tests.helpers import write_cifar_files
 from tests.test_image_folder import write_jpeg_tree
-from zoo.checkpoint import read_checkpoint
+from zoo.checkpoint import network_state_dict, read_checkpoint
 from zoo.training import train
 
 
@@ -77,7 +77,7 @@ def test_fine_tune_a_cifar_checkpoint_on_a_folder_of_images(make_cfg, tmp_path):
                       "callbacks.prediction_grid=null")  # fmt: skip
     train(source)
     checkpoint = Path(source.paths.output_dir) / "checkpoints" / "last.ckpt"
-    source_state = {k[len("model."):]: v for k, v in read_checkpoint(checkpoint)["state_dict"].items()}
+    source_state = network_state_dict(read_checkpoint(checkpoint)["state_dict"])
     tree = write_jpeg_tree(tmp_path / "pets", {"train": 6, "val": 2})
 
     def fine_tune(epochs: int) -> dict[str, torch.Tensor]:

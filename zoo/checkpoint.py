@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from zoo.errors import CheckpointError
+from zoo.errors import CheckpointError, first_line
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -18,9 +18,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(
-            f"cannot read checkpoint {path} ({reason[:160]}): the file is truncated or corrupt;"
+            f"cannot read checkpoint {path} ({first_line(error)}): the file is truncated or corrupt;"
             " use another checkpoint of the run (e.g. last.ckpt) or train again"
         ) from None
     if not isinstance(checkpoint, dict) or not {"state_dict", "hyper_parameters"} <= checkpoint.keys():
@@ -28,3 +27,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is not a checkpoint written by this project's train.py (no state_dict/hyper_parameters)"
         )
     return checkpoint
+
+
+def network_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The network's own weights from a task's state_dict (its ``model.`` entries, prefix removed)."""
+    prefix = "model."
+    return {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}

@@ -1,6 +1,12 @@
 """Errors a user can act on: each message is one line that says what went wrong and what to do."""
 
 
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """An exception's message cut to its first line (its type's name if it has none), for one-line errors."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
 class ZooError(Exception):
     """Base class for the zoo's user-facing errors."""
 

@@ -12,8 +12,8 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from datamodules.transforms import ImagePreprocess
-from zoo.checkpoint import read_checkpoint
-from zoo.errors import CheckpointError
+from zoo.checkpoint import network_state_dict, read_checkpoint
+from zoo.errors import CheckpointError, first_line
 from zoo.registry import create_model, list_models
 from zoo.weights import without_weight_sources
 
@@ -74,7 +74,7 @@ def _model_from_config(config: dict[str, Any], state_dict: dict[str, torch.Tenso
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as error:
-        raise CheckpointError(f"the weights do not fit model {config['model']['name']!r}: {str(error).splitlines()[0]}") from None
+        raise CheckpointError(f"the weights do not fit model {config['model']['name']!r}: {first_line(error)}") from None
     return model
 
 
@@ -99,8 +99,7 @@ def load(
     else:
         checkpoint = read_checkpoint(path)
         config = checkpoint["hyper_parameters"]
-        prefix = "model."
-        state_dict = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+        state_dict = network_state_dict(checkpoint["state_dict"])
     return Classifier(_model_from_config(config, state_dict), config).to(map_location)
 
 

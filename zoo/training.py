@@ -113,8 +113,8 @@ def finish_run(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], b
     """Record hparams with the final metrics, write metrics.json and print where everything is."""
     out = output_dir(cfg)
     params = {k: v for k, v in resolved_config(cfg).items() if k not in ("paths", "callbacks", "logger")}
+    final = {f"hp/{k}": v for k, v in metrics.items() if k.split("/")[0] in ("train", "val", "test")}
     for logger in trainer.loggers:
-        final = {f"hp/{k}": v for k, v in metrics.items() if k.split("/")[0] in ("train", "val", "test")}
         logger.log_hyperparams(params, metrics=final)
         logger.save()
     last = Path(best).parent / "last.ckpt" if best else None

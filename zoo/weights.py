@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.errors import ZooError
+from zoo.checkpoint import network_state_dict
+from zoo.errors import ZooError, first_line
 
 log = logging.getLogger(__name__)
 WEIGHT_KEYS = ("pretrained", "weights_path")
@@ -42,13 +43,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise WeightsError(f"cannot read weights file {path} ({str(error).splitlines()[0][:160]}): truncated or not a state_dict") from None
+        raise WeightsError(f"cannot read weights file {path} ({first_line(error)}): truncated or not a state_dict") from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
             break
     if any(key.startswith("model.") for key in state):  # one of our Lightning checkpoints
-        state = {key[len("model."):]: value for key, value in state.items() if key.startswith("model.")}
+        state = network_state_dict(state)
     return state
 
 
@@ -63,9 +64,8 @@ def torchvision_state_dict(name: str) -> dict[str, torch.Tensor]:
     try:
         return weights.get_state_dict(progress=True)
     except Exception as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise WeightsError(
-            f"could not download torchvision's {name} weights ({reason}): fetch {weights.url} where there is"
+            f"could not download torchvision's {name} weights ({first_line(error)}): fetch {weights.url} where there is"
             f" a network and pass model.weights_path=<that file>"
         ) from None
 

@@ -17,7 +17,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from zoo.errors import ModelDataMismatchError, NonFiniteLossError
+from zoo.errors import ModelDataMismatchError, NonFiniteLossError, first_line
 from zoo.registry import create_model
 from zoo.weights import head_parameter_names
 
@@ -34,9 +34,8 @@ def check_model_fits_data(model: nn.Module, model_name: str, data_info: dict) ->
         with torch.no_grad():
             outputs = model(torch.zeros(2, *shape))
     except Exception as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ModelDataMismatchError(
-            f"model {model_name!r} cannot take the {described} ({reason}); choose a model sized for"
+            f"model {model_name!r} cannot take the {described} ({first_line(error)}); choose a model sized for"
             " this data, or set its input size (e.g. model.in_features / model.input_size)"
         ) from None
     finally:
