@@ -45,9 +45,9 @@ def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightnin
     info = datamodule.info
     model = OmegaConf.to_container(cfg.model, resolve=True)
     entry = get_model_entry(model["name"])
-    model.setdefault("num_classes", info.num_classes)
-    model.setdefault("in_channels", info.channels)
     task_cls = get_task(entry.task)
+    for key, value in task_cls.model_arguments(info).items():
+        model.setdefault(key, value)
     return task_cls(
         model=model,
         data_info=info.to_dict(),

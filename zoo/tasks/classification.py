@@ -95,6 +95,11 @@ class ImageClassifier(L.LightningModule):
         self.test_metrics = self._make_metrics("test")
         self.test_confusion = MulticlassConfusionMatrix(self.num_classes)
 
+    @staticmethod
+    def model_arguments(info: Any) -> dict[str, Any]:
+        """The model's data-dependent arguments, filled from the data module's ``DataInfo``."""
+        return {"num_classes": info.num_classes, "in_channels": info.channels}
+
     def _make_metrics(self, split: str) -> MetricCollection:
         metrics = {"acc": MulticlassAccuracy(self.num_classes, top_k=1, average="micro", validate_args=False)}
         if self.num_classes > 5 and split != "train":  # top-5 costs ~5% of a small model's step
