@@ -1,12 +1,13 @@
-"""In-memory image data modules: the data set lives on the host as uint8 tensors, batches are
-sliced from it by index, and conversion, normalisation and augmentation run per batch on the
-training device (``on_after_batch_transfer``). Subclasses only say how to read their files.
+"""In-memory data modules: the data set lives on the host as tensors (uint8 images, int16
+waveforms), batches are sliced from it by index, and conversion, normalisation and augmentation
+run per batch on the training device (``on_after_batch_transfer``). Subclasses only say how to
+read their files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator, Protocol
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -29,18 +30,32 @@ class ImageArrays:
     def subset(self, index: torch.Tensor) -> "ImageArrays":
         return ImageArrays(self.images[index], self.labels[index])
 
+    def take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch: ``(images, labels)`` at ``index``."""
+        return self.images[index], self.labels[index]
+
+
+class SplitArrays(Protocol):
+    """What ``TensorBatches`` and ``InMemoryDataModule`` need of a split held in memory."""
+
+    def __len__(self) -> int: ...
+
+    def subset(self, index: torch.Tensor) -> "SplitArrays": ...
+
+    def take(self, index: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+
 
 class TensorBatches(Dataset):
     """A data set indexed by a whole batch of indices at once: one slice per step, no collate."""
 
-    def __init__(self, arrays: ImageArrays) -> None:
+    def __init__(self, arrays: SplitArrays) -> None:
         self.arrays = arrays
 
     def __len__(self) -> int:
         return len(self.arrays)
 
-    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.arrays.images[index], self.arrays.labels[index]
+    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.arrays.take(index)
 
 
 class ShardedBatchSampler:
@@ -90,18 +105,86 @@ class ShardedBatchSampler:
             yield shard[start : start + self.batch_size]
 
 
-class InMemoryImageDataModule(SplitDataModule):
-    """Base class: fixed seeded train/val split of the official train set, official test set.
+class InMemoryDataModule(SplitDataModule):
+    """Base class: fixed seeded train/val split of the official train set, official test set,
+    batches sliced by index from splits held in memory (any ``SplitArrays``).
 
     Args:
         batch_size: training batch size per process.
         eval_batch_size: batch size for validation and test (default: 4x ``batch_size``).
-        val_size: validation images held out of the train split (a count, or a fraction if < 1).
+        val_size: validation samples held out of the train split (a count, or a fraction if < 1).
         split_seed: seed of the train/val split; fixed so every run sees the same split.
-        image_size: side of the images the model gets (padded or resized); ``None`` keeps them.
-        augment: ``none``, ``crop`` (pad 4, random crop), ``flip`` or ``crop_flip``.
         seed: seed of the per-epoch shuffling.
         name: the data set's name as the configs spell it (``data.name``); checked against the module.
+    """
+
+    name: str = "in_memory"
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        val_size: float = 0.1,
+        split_seed: int = 0,
+        seed: int = 0,
+        name: str | None = None,
+    ) -> None:
+        super().__init__()
+        if name is not None and name != self.name:
+            raise ValueError(f"data.name is {name!r} but {type(self).__name__} reads {self.name!r}")
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or 4 * batch_size
+        self.val_size, self.split_seed, self.seed = val_size, split_seed, seed
+        self.splits: dict[str, Any] = {}
+
+    # --- what subclasses provide -------------------------------------------------------------
+    def load_arrays(self) -> tuple[SplitArrays, SplitArrays]:
+        """Return the official (train, test) splits."""
+        raise NotImplementedError
+
+    # --- Lightning hooks ---------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Runs once per node before ``setup``: finds (or downloads) the files."""
+        self.locate_files()
+
+    def locate_files(self) -> Any:
+        """Make sure the files are there; subclasses that read files override this."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        train, test = self.load_arrays()
+        n_val = int(round(self.val_size * len(train))) if self.val_size < 1 else int(self.val_size)
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.split_seed))
+        self.splits = {"train": train.subset(order[n_val:]), "val": train.subset(order[:n_val]), "test": test}
+
+    def raw_split(self, split: str = "test") -> Any:
+        """The stored arrays of ``split`` (``train``, ``val`` or ``test``), before preprocessing."""
+        self.setup()
+        return self.splits[split]
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        self.setup()
+        arrays = self.splits[split]
+        trainer = self.trainer
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sampler = ShardedBatchSampler(
+            len(arrays), batch_size, shuffle, drop_last=False, seed=self.seed, rank=rank, world_size=world_size
+        )
+        return DataLoader(TensorBatches(arrays), sampler=sampler, batch_size=None)
+
+    def transfer_batch_to_device(self, batch: tuple[torch.Tensor, ...], device: torch.device, dataloader_idx: int):
+        # Lightning's generic version walks the batch as a nested collection on every step.
+        return tuple(tensor.to(device, non_blocking=True) for tensor in batch)
+
+
+class InMemoryImageDataModule(InMemoryDataModule):
+    """Base class of image sets held as uint8 ``(N, C, H, W)`` tensors (``ImageArrays``).
+
+    Args:
+        batch_size, eval_batch_size, val_size, split_seed, seed, name: as in ``InMemoryDataModule``.
+        image_size: side of the images the model gets (padded or resized); ``None`` keeps them.
+        augment: ``none``, ``crop`` (pad 4, random crop), ``flip`` or ``crop_flip``.
     """
 
     name: str = "in_memory"
@@ -123,25 +206,18 @@ class InMemoryImageDataModule(SplitDataModule):
         seed: int = 0,
         name: str | None = None,
     ) -> None:
-        super().__init__()
-        if name is not None and name != self.name:
-            raise ValueError(f"data.name is {name!r} but {type(self).__name__} reads {self.name!r}")
+        super().__init__(batch_size, eval_batch_size, val_size, split_seed, seed, name)
         if augment not in ("none", "crop", "flip", "crop_flip"):
             raise ValueError(f"augment must be none, crop, flip or crop_flip, not {augment!r}")
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or 4 * batch_size
-        self.val_size, self.split_seed, self.seed = val_size, split_seed, seed
         self.image_size = image_size or self.native_size
         self.preprocess = ImagePreprocess(self.mean, self.std, self.image_size, self.resize)
         self.augment = BatchAugment(crop_padding=4 if "crop" in augment else 0, hflip="flip" in augment)
         self.splits: dict[str, ImageArrays] = {}
 
-    # --- what subclasses provide -------------------------------------------------------------
     def load_arrays(self) -> tuple[ImageArrays, ImageArrays]:
         """Return the official (train, test) splits as uint8 ``(N, C, H, W)`` images."""
         raise NotImplementedError
 
-    # --- description -------------------------------------------------------------------------
     @property
     def info(self) -> DataInfo:
         return DataInfo(
@@ -155,40 +231,9 @@ class InMemoryImageDataModule(SplitDataModule):
             resize=self.resize,
         )
 
-    # --- Lightning hooks ---------------------------------------------------------------------
-    def prepare_data(self) -> None:
-        """Runs once per node before ``setup``: finds (or downloads) the files."""
-        self.locate_files()
-
-    def locate_files(self) -> None:
-        """Make sure the files are there; subclasses that read files override this."""
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
-        train, test = self.load_arrays()
-        n_val = int(round(self.val_size * len(train))) if self.val_size < 1 else int(self.val_size)
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.split_seed))
-        self.splits = {"train": train.subset(order[n_val:]), "val": train.subset(order[:n_val]), "test": test}
-
     def raw_split(self, split: str = "test") -> ImageArrays:
         """The uint8 images and labels of ``split`` (``train``, ``val`` or ``test``), before preprocessing."""
-        self.setup()
-        return self.splits[split]
-
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        self.setup()
-        arrays = self.splits[split]
-        trainer = self.trainer
-        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = ShardedBatchSampler(
-            len(arrays), batch_size, shuffle, drop_last=False, seed=self.seed, rank=rank, world_size=world_size
-        )
-        return DataLoader(TensorBatches(arrays), sampler=sampler, batch_size=None)
-
-    def transfer_batch_to_device(self, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device, dataloader_idx: int):
-        # Lightning's generic version walks the batch as a nested collection on every step.
-        return tuple(tensor.to(device, non_blocking=True) for tensor in batch)
+        return super().raw_split(split)
 
     def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int):
         images, labels = batch

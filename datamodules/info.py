@@ -12,16 +12,28 @@ class DataInfo:
     name: str
     num_classes: int
     class_names: list[str]
+    # image channels; for sequences (modality "audio"): features per time step
     channels: int
+    # side of the square images; for sequences: the number of time steps
     image_size: int
+    # per-channel (per-feature) normalisation
     mean: list[float]
     std: list[float]
     resize: str = "pad"
     # ImageNet-style evaluation: resize the shorter side to resize_size, then centre-crop image_size
     resize_size: int | None = None
+    # "image": (channels, image_size, image_size) inputs; "audio": (steps, features) sequences
+    modality: str = "image"
+    # one preprocessed sample's shape when it is not (channels, image_size, image_size)
+    sample_shape: list[int] | None = None
+    # audio only: the feature transform's settings (datamodules.audio.AudioPreprocess arguments)
+    audio: dict | None = None
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
+    def input_shape(self) -> tuple[int, ...]:
+        """One preprocessed sample's shape, as the model gets it (without the batch dimension)."""
+        if self.sample_shape is not None:
+            return tuple(self.sample_shape)
         return (self.channels, self.image_size, self.image_size)
 
     def to_dict(self) -> dict:

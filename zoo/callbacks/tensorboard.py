@@ -21,6 +21,12 @@ def tensorboard_writers(trainer: L.Trainer) -> list[SummaryWriter]:
     return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
 
 
+def is_image_task(pl_module: L.LightningModule) -> bool:
+    """Whether the module was trained on images (the image figures skip audio and text)."""
+    info = pl_module.hparams.get("data_info") or {}
+    return "image_size" in info and info.get("modality", "image") == "image"
+
+
 class GradientNormLogger(L.Callback):
     """Logs the L2 norm of every parameter's gradient as ``grad_norm/<parameter>`` (and the total).
 
@@ -80,7 +86,8 @@ def prediction_grid(
 
 class PredictionGridLogger(L.Callback):
     """After each validation epoch, logs the first ``count`` validation images with their labels
-    (``val/predictions``) and up to ``count`` misclassified ones (``val/misclassified``)."""
+    (``val/predictions``) and up to ``count`` misclassified ones (``val/misclassified``).
+    Does nothing for data that are not images."""
 
     def __init__(self, count: int = 32) -> None:
         self.count = count
@@ -91,7 +98,7 @@ class PredictionGridLogger(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if trainer.sanity_checking or not isinstance(outputs, dict):
+        if trainer.sanity_checking or not isinstance(outputs, dict) or not is_image_task(pl_module):
             return
         images, labels = batch
         predicted = outputs["logits"].argmax(1)
@@ -138,7 +145,7 @@ class FirstLayerFiltersLogger(L.Callback):
             return
         conv = next((m for m in pl_module.modules() if isinstance(m, torch.nn.Conv2d)), None)
         writers = tensorboard_writers(trainer)
-        if conv is None or not writers:
+        if conv is None or not writers or not is_image_task(pl_module):
             return
         kernels = conv.weight.detach().float().cpu()
         if kernels.shape[1] != 3:

@@ -1,4 +1,5 @@
-"""Image classification: one LightningModule for every image classifier in the zoo.
+"""Classification: one LightningModule for every classifier in the zoo (images, and audio as
+feature sequences).
 
 The network is built from the registry by name (``model={"name": "lenet5", ...}``), so a
 checkpoint holds everything needed to rebuild it: the model's arguments, the data set's
@@ -26,8 +27,10 @@ LOSSES = ("cross_entropy", "mse")
 
 def check_model_fits_data(model: nn.Module, model_name: str, data_info: dict) -> None:
     """Run a dummy batch of the data's shape through ``model``; raise one clear line if it does not fit."""
-    shape = (data_info["channels"], data_info["image_size"], data_info["image_size"])
-    described = f"{shape[0]}x{shape[1]}x{shape[2]} images of data set {data_info['name']!r}"
+    shape = data_info.get("sample_shape") or (data_info["channels"], data_info["image_size"], data_info["image_size"])
+    image = data_info.get("modality", "image") == "image"
+    kind = "images" if image else "(steps x features) sequences"
+    described = f"{'x'.join(str(size) for size in shape)} {kind} of data set {data_info['name']!r}"
     was_training = model.training
     model.eval()
     try:
@@ -42,8 +45,8 @@ def check_model_fits_data(model: nn.Module, model_name: str, data_info: dict) ->
         model.train(was_training)
     if outputs.shape != (2, data_info["num_classes"]):
         raise ModelDataMismatchError(
-            f"model {model_name!r} outputs {tuple(outputs.shape[1:])} scores per image but data set"
-            f" {data_info['name']!r} has {data_info['num_classes']} classes; set model.num_classes"
+            f"model {model_name!r} outputs {tuple(outputs.shape[1:])} scores per {'image' if image else 'sequence'}"
+            f" but data set {data_info['name']!r} has {data_info['num_classes']} classes; set model.num_classes"
         )
 
 
