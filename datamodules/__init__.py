@@ -2,6 +2,7 @@
 
 from datamodules.cifar import CIFAR10DataModule, CIFAR100DataModule
 from datamodules.digits import DigitsDataModule
+from datamodules.fsdd import FSDDDataModule
 from datamodules.image_folder import ImageFolderDataModule, ImageNetDataModule
 from datamodules.in_memory import ImageArrays, InMemoryImageDataModule
 from datamodules.info import DataInfo
@@ -15,6 +16,7 @@ __all__ = [
     "FashionMNISTDataModule",
     "ImageFolderDataModule",
     "ImageNetDataModule",
+    "FSDDDataModule",
     "ImageArrays",
     "InMemoryImageDataModule",
     "MNISTDataModule",
