@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,13 @@ from zoo.weights import without_weight_sources
 
 
 class Classifier(nn.Module):
-    """An eval-mode image classifier that takes raw uint8 images.
+    """An eval-mode classifier that takes raw inputs: uint8 images, or waveforms for audio models.
 
     ``predict(images)`` returns class indices, ``predict_proba`` probabilities and
     ``predict_labels`` class names; ``forward`` takes already preprocessed float batches.
+    For audio, ``predict(waveforms, sample_rate=...)`` takes int16 or float waveforms ``(N, L)``,
+    one ``(L,)`` or a list of 1-D waveforms of any lengths, resampled to the training rate when
+    ``sample_rate`` differs.
     """
 
     def __init__(self, model: nn.Module, config: dict[str, Any]) -> None:
@@ -31,9 +35,15 @@ class Classifier(nn.Module):
         self.model = model
         self.config = config
         self.class_names: list[str] = list(info["class_names"])
-        self.preprocess = ImagePreprocess(
-            info["mean"], info["std"], info["image_size"], info["resize"], info.get("resize_size")
-        )
+        self.modality: str = info.get("modality", "image")
+        if self.modality == "audio":
+            from datamodules.audio import AudioPreprocess
+
+            self.preprocess = AudioPreprocess.from_info(info)
+        else:
+            self.preprocess = ImagePreprocess(
+                info["mean"], info["std"], info["image_size"], info["resize"], info.get("resize_size")
+            )
         self.eval()
 
     @property
@@ -44,29 +54,55 @@ class Classifier(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
 
-    def _as_batch(self, images: Any) -> torch.Tensor:
-        """A preprocessed float batch from one ``(H, W)`` image, ``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, C)``."""
-        batch = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    def _as_batch(self, inputs: Any, sample_rate: int | None = None) -> torch.Tensor:
+        """A preprocessed float batch from raw images or waveforms (see ``predict_proba``)."""
+        device = next(self.model.parameters()).device
+        if self.modality == "audio":
+            return self.preprocess.to(device)(self._waveforms(inputs, sample_rate).to(device))
+        if sample_rate is not None:
+            raise ValueError("sample_rate is for audio models; this one classifies images")
+        batch = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
         if batch.ndim == 2:
             batch = batch.unsqueeze(0)
         channels = self.config["data_info"]["channels"]
         if batch.ndim == 4 and batch.shape[1] != channels and batch.shape[-1] == channels:
             batch = batch.permute(0, 3, 1, 2)
-        device = next(self.model.parameters()).device
         return self.preprocess(batch.to(device))
 
+    def _waveforms(self, inputs: Any, sample_rate: int | None) -> torch.Tensor:
+        """``(N, L)`` waveforms at the training rate from a tensor, an array or a list of 1-D waveforms."""
+        from datamodules.audio import pad_waveforms, resample
+
+        if isinstance(inputs, (list, tuple)):
+            batch = pad_waveforms(inputs)
+        else:
+            batch = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
+        if batch.ndim == 1:
+            batch = batch.unsqueeze(0)
+        if batch.ndim != 2:
+            raise ValueError(f"expected waveforms (N, samples), (samples,) or a list of them, got {tuple(batch.shape)}")
+        if sample_rate is not None:
+            batch = resample(batch, int(sample_rate), self.preprocess.sample_rate)
+        if batch.shape[-1] > self.preprocess.max_samples:
+            warnings.warn(
+                f"waveforms of {batch.shape[-1]} samples are cut to the {self.preprocess.max_samples} the model was"
+                " trained on", stacklevel=3,
+            )  # fmt: skip
+        return batch
+
     @torch.no_grad()
-    def predict_proba(self, images: Any) -> torch.Tensor:
-        """Class probabilities for uint8 images ``(N, H, W)``, ``(N, C, H, W)`` or one ``(H, W)`` image."""
-        return self.model(self._as_batch(images)).float().softmax(dim=1)
+    def predict_proba(self, inputs: Any, sample_rate: int | None = None) -> torch.Tensor:
+        """Class probabilities for uint8 images ``(N, H, W)``, ``(N, C, H, W)`` or one ``(H, W)`` image;
+        or, for audio models, waveforms (``sample_rate``: theirs, if not the training rate)."""
+        return self.model(self._as_batch(inputs, sample_rate)).float().softmax(dim=1)
 
-    def predict(self, images: Any) -> torch.Tensor:
+    def predict(self, inputs: Any, sample_rate: int | None = None) -> torch.Tensor:
         """Predicted class indices."""
-        return self.predict_proba(images).argmax(dim=1)
+        return self.predict_proba(inputs, sample_rate).argmax(dim=1)
 
-    def predict_labels(self, images: Any) -> list[str]:
+    def predict_labels(self, inputs: Any, sample_rate: int | None = None) -> list[str]:
         """Predicted class names."""
-        return [self.class_names[i] for i in self.predict(images).tolist()]
+        return [self.class_names[i] for i in self.predict(inputs, sample_rate).tolist()]
 
 
 def _model_from_config(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> nn.Module:

@@ -5,6 +5,9 @@ pooled by the last hidden state or the mean over time, then a linear layer.
 ``seq_rnn`` reads an image as a sequence: row by row (28 steps of 28 pixels for MNIST) or pixel
 by pixel (784 steps of 1 pixel: the "sequential MNIST" of Le, Jaitly & Hinton 2015), so it
 trains with the same task and data as LeNet-5 and the MLPs.
+
+``audio_rnn`` reads feature frames (MFCC or log-mel, ``(N, T, n_features)`` from an audio data
+module such as ``fsdd``) with a bidirectional GRU and classifies the mean of its outputs over time.
 """
 
 from __future__ import annotations
@@ -92,3 +95,20 @@ def seq_rnn(
     return ImageSequenceClassifier(read, in_channels, input_size, num_classes=num_classes, hidden_size=hidden_size,
                                    num_layers=num_layers, cell=cell, bidirectional=bidirectional, dropout=dropout,
                                    pooling=pooling)  # fmt: skip
+
+
+@register_model()
+def audio_rnn(
+    num_classes: int = 10,
+    in_channels: int = 40,
+    cell: str = "gru",
+    hidden_size: int = 128,
+    num_layers: int = 1,
+    bidirectional: bool = True,
+    dropout: float = 0.0,
+    pooling: str = "mean",
+) -> SequenceClassifier:
+    """A (bidirectional) GRU/LSTM/RNN over ``(N, T, in_channels)`` feature frames: ``in_channels`` is the
+    number of features per frame (MFCC coefficients or mel bands), filled from the audio data module."""
+    return SequenceClassifier(in_channels, num_classes, hidden_size=hidden_size, num_layers=num_layers, cell=cell,
+                              bidirectional=bidirectional, dropout=dropout, pooling=pooling)  # fmt: skip
