@@ -13,13 +13,13 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from zoo.errors import ModelDataMismatchError, NonFiniteLossError, first_line
+from zoo.errors import ModelDataMismatchError, first_line
 from zoo.registry import create_model
+from zoo.tasks.common import check_finite_loss, configure_optimizers
 from zoo.weights import head_parameter_names
 
 LOSSES = ("cross_entropy", "mse")
@@ -98,6 +98,9 @@ class ImageClassifier(L.LightningModule):
         self.test_metrics = self._make_metrics("test")
         self.test_confusion = MulticlassConfusionMatrix(self.num_classes)
 
+    # the kinds of data (DataInfo.modality) this task trains on
+    modalities = ("image", "audio")
+
     @staticmethod
     def model_arguments(info: Any) -> dict[str, Any]:
         """The model's data-dependent arguments, filled from the data module's ``DataInfo``."""
@@ -156,15 +159,7 @@ class ImageClassifier(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self._shared_step(batch, "train")["loss"]
-        finite = bool(torch.isfinite(loss))
-        if self.trainer.world_size > 1:
-            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
-        if not finite:
-            raise NonFiniteLossError(
-                f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step};"
-                " stopped without saving, so the last good checkpoint stays: lower optimizer.lr or set"
-                " trainer.gradient_clip_val, then resume with ckpt_path=<run>/checkpoints/last.ckpt"
-            )
+        check_finite_loss(self, loss)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
@@ -181,15 +176,4 @@ class ImageClassifier(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         trainable = [parameter for parameter in self.parameters() if parameter.requires_grad]  # a frozen backbone stays out
-        optimizer = instantiate(self.hparams.optimizer)(params=trainable)
-        if not self.hparams.scheduler:
-            return optimizer
-        config = dict(self.hparams.scheduler)
-        interval = config.pop("interval", "epoch")
-        steps = self.trainer.estimated_stepping_batches
-        length = steps if interval == "step" else self.trainer.max_epochs
-        for key in ("T_max", "total_steps"):
-            if key in config and config[key] is None:
-                config[key] = int(steps if key == "total_steps" else length)
-        scheduler = instantiate(config)(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
+        return configure_optimizers(self, trainable, monitor="val/acc")
