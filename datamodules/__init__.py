@@ -7,6 +7,8 @@ from datamodules.image_folder import ImageFolderDataModule, ImageNetDataModule
 from datamodules.in_memory import ImageArrays, InMemoryImageDataModule
 from datamodules.info import DataInfo
 from datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
+from datamodules.text import TextDataModule, TextInfo
+from datamodules.vocabulary import Vocabulary
 
 __all__ = [
     "CIFAR10DataModule",
@@ -20,4 +22,7 @@ __all__ = [
     "ImageArrays",
     "InMemoryImageDataModule",
     "MNISTDataModule",
+    "TextDataModule",
+    "TextInfo",
+    "Vocabulary",
 ]

@@ -4,6 +4,7 @@
 >>> zoo.list_models()
 >>> net = zoo.create_model("lenet5", num_classes=10)
 >>> model = zoo.load("logs/.../checkpoints/best.ckpt"); model.predict(uint8_images)
+>>> zoo.load("logs/lstm_char_shakespeare/.../best.ckpt").generate("ROMEO:", 500)
 """
 
 from zoo import models  # noqa: F401  (registers the models)
@@ -13,8 +14,10 @@ from zoo.errors import (
     ModelDataMismatchError,
     NonFiniteLossError,
     UnknownNameError,
+    VocabularyError,
     ZooError,
 )
+from zoo.generation import TextGenerator
 from zoo.inference import Classifier, export_safetensors, load
 from zoo.registry import create_model, get_model_entry, list_models, register_model
 from zoo.weights import WeightsError
@@ -25,7 +28,9 @@ __all__ = [
     "DatasetNotFoundError",
     "ModelDataMismatchError",
     "NonFiniteLossError",
+    "TextGenerator",
     "UnknownNameError",
+    "VocabularyError",
     "WeightsError",
     "ZooError",
     "create_model",

@@ -32,3 +32,7 @@ class CheckpointError(ZooError, ValueError):
 
 class NonFiniteLossError(ZooError, FloatingPointError):
     """Training produced a NaN or infinite loss."""
+
+
+class VocabularyError(ZooError, ValueError):
+    """Text holding tokens the model's vocabulary does not have, or a corpus with no tokens."""

@@ -15,7 +15,8 @@ from torch import nn
 from datamodules.transforms import ImagePreprocess
 from zoo.checkpoint import network_state_dict, read_checkpoint
 from zoo.errors import CheckpointError, first_line
-from zoo.registry import create_model, list_models
+from zoo.generation import TextGenerator
+from zoo.registry import create_model, get_model_entry, list_models
 from zoo.weights import without_weight_sources
 
 
@@ -114,12 +115,22 @@ def _model_from_config(config: dict[str, Any], state_dict: dict[str, torch.Tenso
     return model
 
 
+def _wrap(model: nn.Module, config: dict[str, Any]) -> Classifier | TextGenerator:
+    """The notebook-facing object for the model's task: a ``Classifier`` or a ``TextGenerator``."""
+    if get_model_entry(config["model"]["name"]).task == "language_modeling":
+        return TextGenerator(model, config)
+    return Classifier(model, config)
+
+
 def load(
     source: str | Path, map_location: str | torch.device = "cpu", weights: str | None = None, **model_kwargs: Any
-) -> Classifier:
-    """A ``Classifier`` from a training checkpoint (``.ckpt``), an exported ``.safetensors`` file,
-    or a registered model name with ``weights="imagenet"`` (torchvision's published weights;
-    ``weights_path=...`` for a local copy of them)."""
+) -> Classifier | TextGenerator:
+    """A trained model, in eval mode, from a training checkpoint (``.ckpt``), an exported
+    ``.safetensors`` file, or a registered model name with ``weights="imagenet"`` (torchvision's
+    published weights; ``weights_path=...`` for a local copy of them).
+
+    Image classifiers come back as a ``Classifier`` (``predict`` on raw images), language models
+    as a ``TextGenerator`` (``generate("ROMEO:", 500)``)."""
     if weights is not None or (isinstance(source, str) and source in list_models()):
         return _load_named(str(source), weights, **model_kwargs).to(map_location)
     path = Path(source)
@@ -136,7 +147,7 @@ def load(
         checkpoint = read_checkpoint(path)
         config = checkpoint["hyper_parameters"]
         state_dict = network_state_dict(checkpoint["state_dict"])
-    return Classifier(_model_from_config(config, state_dict), config).to(map_location)
+    return _wrap(_model_from_config(config, state_dict), config).to(map_location)
 
 
 def _load_named(name: str, weights: str | None, weights_path: str | None = None, **kwargs: Any) -> Classifier:
@@ -160,9 +171,10 @@ def _load_named(name: str, weights: str | None, weights_path: str | None = None,
 
 def export_safetensors(checkpoint_path: str | Path, output_path: str | Path) -> Path:
     """Write a checkpoint's network weights and config as one ``.safetensors`` file (no pickle)."""
-    classifier = load(checkpoint_path)
+    loaded = load(checkpoint_path)
     keep = ("model", "data_info", "data_config", "optimizer", "scheduler", "loss", "label_smoothing")
-    metadata = {"zoo": json.dumps({k: classifier.config.get(k) for k in keep})}
-    state = {k: v.contiguous() for k, v in classifier.model.state_dict().items()}
+    metadata = {"zoo": json.dumps({k: loaded.config.get(k) for k in keep})}
+    # cloned: safetensors keeps no shared tensors (tied embedding and decoder weights are saved twice)
+    state = {k: v.detach().clone().contiguous() for k, v in loaded.model.state_dict().items()}
     save_file(state, str(output_path), metadata=metadata)
     return Path(output_path)

@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.checkpoint import read_checkpoint
+from zoo.errors import ModelDataMismatchError
 from zoo.registry import get_model_entry
 from zoo.tasks import get_task
 from zoo.weights import without_weight_sources
@@ -46,6 +47,13 @@ def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightnin
     model = OmegaConf.to_container(cfg.model, resolve=True)
     entry = get_model_entry(model["name"])
     task_cls = get_task(entry.task)
+    modality = getattr(info, "modality", "image")
+    if modality not in task_cls.modalities:
+        raise ModelDataMismatchError(
+            f"model {model['name']!r} is a {entry.task.replace('_', ' ')} model for {' or '.join(task_cls.modalities)}"
+            f" data, but data set {info.name!r} holds {modality}: choose a {modality} model (zoo.list_models(task=...))"
+            f" or a data set of {' or '.join(task_cls.modalities)}"
+        )
     for key, value in task_cls.model_arguments(info).items():
         model.setdefault(key, value)
     return task_cls(
@@ -130,7 +138,7 @@ def finish_run(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], b
     from rich.console import Console
 
     console = Console()
-    for key in ("test/acc", "test/acc_top5", "test/loss", "val/acc"):
+    for key in ("test/acc", "test/acc_top5", "test/loss", "test/ppl", "test/bpc", "val/acc", "val/loss", "val/ppl"):
         if key in metrics:
             console.print(f"{key:>14}: {metrics[key]:.4f}")
     console.print(f"    checkpoint: {best or '(none saved)'}", soft_wrap=True)
@@ -138,6 +146,11 @@ def finish_run(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], b
     for log_dir in tensorboard_dirs:
         console.print(f"   tensorboard: tensorboard --logdir {log_dir}", soft_wrap=True)
     console.print(f"       metrics: {out / 'metrics.json'}", soft_wrap=True)
+
+
+def fixed_by_model(data_info: dict[str, Any]) -> dict[str, Any]:
+    """Data-module arguments a trained model fixes: its input size, or its vocabulary."""
+    return {key: data_info[key] for key in ("image_size", "vocabulary") if key in data_info}
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -150,7 +163,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         data_config = dict(hparams["data_config"])
         if "root" in data_config:
             data_config["root"] = cfg.data_root
-    datamodule = build_datamodule(data_config, image_size=hparams["data_info"]["image_size"])
+    datamodule = build_datamodule(data_config, **fixed_by_model(hparams["data_info"]))
     hparams["data_info"] = datamodule.info.to_dict()  # checks that the model fits this data
     hparams["model"] = without_weight_sources(hparams["model"])  # the weights come from the checkpoint
     task_cls = get_task(get_model_entry(hparams["model"]["name"]).task)

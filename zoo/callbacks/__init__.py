@@ -1,6 +1,7 @@
-"""Lightning callbacks that write the pictures a student looks at in TensorBoard."""
+"""Lightning callbacks that write the pictures (and texts) a student looks at in TensorBoard."""
 
 from zoo.callbacks.finetuning import BackboneFinetuning
+from zoo.callbacks.recurrent import HiddenStateHistogramLogger, TextSampleLogger
 from zoo.callbacks.tensorboard import (
     ConfusionMatrixLogger,
     FirstLayerFiltersLogger,
@@ -14,6 +15,8 @@ __all__ = [
     "ConfusionMatrixLogger",
     "FirstLayerFiltersLogger",
     "GradientNormLogger",
+    "HiddenStateHistogramLogger",
     "PredictionGridLogger",
+    "TextSampleLogger",
     "WeightHistogramLogger",
 ]

@@ -2,8 +2,9 @@
 
 from zoo.errors import UnknownNameError
 from zoo.tasks.classification import ImageClassifier
+from zoo.tasks.language_modeling import LanguageModel
 
-TASKS = {"classification": ImageClassifier}
+TASKS = {"classification": ImageClassifier, "language_modeling": LanguageModel}
 
 
 def get_task(name: str) -> type:
@@ -13,4 +14,4 @@ def get_task(name: str) -> type:
         raise UnknownNameError(f"unknown task {name!r}; valid tasks: {', '.join(sorted(TASKS))}") from None
 
 
-__all__ = ["ImageClassifier", "TASKS", "get_task"]
+__all__ = ["ImageClassifier", "LanguageModel", "TASKS", "get_task"]

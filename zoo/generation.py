@@ -1,0 +1,103 @@
+"""Text from a trained language model: ``zoo.load(ckpt).generate("ROMEO:", 500)``.
+
+Sampling follows char-rnn: feed the prompt, then draw each next token from the softmax of the
+logits divided by ``temperature`` (lower: safer, more repetitive; 0: always the likeliest),
+optionally only among the ``top_k`` likeliest tokens, feeding every drawn token back in.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from datamodules.vocabulary import END_OF_LINE, Vocabulary, tokenize
+from zoo.errors import VocabularyError
+
+
+class TextGenerator(nn.Module):
+    """An eval-mode language model with its vocabulary: ``generate`` text, or ``score`` it."""
+
+    def __init__(self, model: nn.Module, config: dict[str, Any]) -> None:
+        super().__init__()
+        info = config["data_info"]
+        self.model, self.config = model, config
+        self.vocabulary = Vocabulary(info["vocabulary"], info["level"], info.get("unknown"))
+        self.eval()
+
+    @property
+    def data_config(self) -> dict[str, Any] | None:
+        """The training run's data module config (a Hydra ``_target_`` dict)."""
+        return self.config.get("data_config")
+
+    def forward(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        return self.model(tokens, state)
+
+    def encode(self, text: str, on_unknown: str = "error") -> torch.Tensor:
+        """Token ids of ``text``; a word-level prompt only ends with ``<eos>`` if it ends a line."""
+        tokens = tokenize(text, self.vocabulary.level)
+        if self.vocabulary.level == "word" and tokens and not text.endswith("\n"):
+            tokens = tokens[:-1]
+        return self.vocabulary.encode(tokens, on_unknown=on_unknown)
+
+    def _start(self, prompt: str, on_unknown: str) -> torch.Tensor:
+        ids = self.encode(prompt, on_unknown)
+        if len(ids):
+            return ids
+        start = "\n" if self.vocabulary.level == "char" else END_OF_LINE  # begin as if after a line break
+        if start not in self.vocabulary:
+            raise VocabularyError("give a prompt: the vocabulary has no line break to start from")
+        return self.vocabulary.encode([start])
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: str = "",
+        length: int = 500,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        seed: int | None = None,
+        on_unknown: str = "error",
+    ) -> str:
+        """``prompt`` followed by ``length`` sampled tokens (characters or words).
+
+        Tokens of the prompt outside the vocabulary raise ``VocabularyError`` naming them;
+        ``on_unknown="skip"`` drops them instead (``<unk>`` stands in for unknown words when the
+        vocabulary has it).
+        """
+        if temperature < 0 or length < 0:
+            raise ValueError("temperature and length must not be negative")
+        device = next(self.model.parameters()).device
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed if seed is not None else torch.seed())
+        ids = self._start(prompt, on_unknown).to(device)
+        logits, state = self.model(ids.unsqueeze(0), None)
+        drawn: list[int] = []
+        for _ in range(length):
+            scores = logits[0, -1].float()
+            if temperature == 0:
+                token = scores.argmax().view(1)
+            else:
+                scores = scores / temperature
+                if top_k:
+                    threshold = scores.topk(min(top_k, len(scores))).values[-1]
+                    scores = scores.masked_fill(scores < threshold, -math.inf)
+                token = torch.multinomial(scores.softmax(dim=0), 1, generator=generator)
+            drawn.append(int(token))
+            logits, state = self.model(token.view(1, 1), state)
+        continuation = self.vocabulary.decode(drawn)
+        if self.vocabulary.level == "word" and prompt and not prompt.endswith(("\n", " ")) and continuation:
+            continuation = " " + continuation if not continuation.startswith("\n") else continuation
+        return prompt + continuation
+
+    @torch.no_grad()
+    def score(self, text: str, on_unknown: str = "error") -> dict[str, float]:
+        """Mean negative log-likelihood of ``text`` (nats per token after the first), perplexity and bits."""
+        ids = self.encode(text, on_unknown).to(next(self.model.parameters()).device)
+        if len(ids) < 2:
+            raise VocabularyError("score needs a text of at least two tokens")
+        logits, _ = self.model(ids[:-1].unsqueeze(0), None)
+        loss = float(nn.functional.cross_entropy(logits[0].float(), ids[1:]))
+        return {"loss": loss, "ppl": math.exp(min(loss, 50)), "bits_per_token": loss / math.log(2)}
