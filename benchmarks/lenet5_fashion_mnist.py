@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -29,23 +28,7 @@ sys.path.insert(0, str(ROOT))
 import zoo  # noqa: E402
 from zoo.config import compose_config  # noqa: E402
 from zoo.training import train  # noqa: E402
-
-
-class TrainThroughput(L.Callback):
-    """Wall time and samples of the training batches only (validation and checkpointing excluded)."""
-
-    def __init__(self) -> None:
-        self.seconds, self.samples, self._start = 0.0, 0, 0.0
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.samples += len(batch[1])
-        self._last = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.seconds += self._last - self._start
+from benchmarks.throughput import TrainThroughput  # noqa: E402
 
 
 def ours(data_dir: Path, epochs: int, log_dir: Path) -> tuple[float, float]:
@@ -57,7 +40,7 @@ def ours(data_dir: Path, epochs: int, log_dir: Path) -> tuple[float, float]:
         log_dir / "ours",
     )
     metrics = train(cfg, extra_callbacks=[meter])
-    return meter.samples / meter.seconds, metrics["test/acc"]
+    return meter.rate, metrics["test/acc"]
 
 
 def plain(data_dir: Path, epochs: int, work_dir: Path) -> tuple[float, float]:

@@ -1,0 +1,32 @@
+"""Shared by the benchmarks: a callback that times the training batches of a Lightning run."""
+
+from __future__ import annotations
+
+import time
+
+import lightning as L
+
+
+class TrainThroughput(L.Callback):
+    """Wall time and items of the training batches only (validation and checkpointing excluded).
+
+    Items are the elements of the batch's targets: images for a classifier's labels ``(N,)``,
+    tokens for a language model's ``(N, T)`` next-token targets.
+    """
+
+    def __init__(self) -> None:
+        self.seconds, self.items, self._start, self._last = 0.0, 0, 0.0, 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.items += batch[1].numel()
+        self._last = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.seconds += self._last - self._start
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds

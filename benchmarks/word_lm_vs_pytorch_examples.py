@@ -1,0 +1,162 @@
+"""Word-level LSTM language model: our train.py stack against pytorch/examples'
+``word_language_model`` training loop (its ``RNNModel``, ``batchify``, ``get_batch``,
+``repackage_hidden``, manual SGD step, clipping and "lr /= 4" rule, written out below), same sizes,
+batch, window, epochs and corpus (the same token ids), measured in one run.
+
+    python benchmarks/word_lm_vs_pytorch_examples.py --epochs 3       # Grimm from $ZOO_DATA_DIR
+    python benchmarks/word_lm_vs_pytorch_examples.py --corpus wikitext-2 --size 650 --dropout 0.5
+
+Prints training tokens/s (forward, backward, clipping, optimiser step, and for ours Lightning's
+logging), the ratio, and the validation and test perplexity each loop reaches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.throughput import TrainThroughput  # noqa: E402
+from datamodules import TextDataModule  # noqa: E402
+from zoo.config import compose_config  # noqa: E402
+from zoo.training import train  # noqa: E402
+
+
+# --- the peer: pytorch/examples word_language_model (model.py RNNModel, main.py train/evaluate) ---
+class ExamplesRNNModel(nn.Module):
+    """pytorch/examples' RNNModel for LSTM: sequence-first, log-softmax output."""
+
+    def __init__(self, ntoken: int, ninp: int, nhid: int, nlayers: int, dropout: float, tie_weights: bool) -> None:
+        super().__init__()
+        self.ntoken, self.nhid, self.nlayers = ntoken, nhid, nlayers
+        self.drop = nn.Dropout(dropout)
+        self.encoder = nn.Embedding(ntoken, ninp)
+        self.rnn = nn.LSTM(ninp, nhid, nlayers, dropout=dropout)
+        self.decoder = nn.Linear(nhid, ntoken)
+        if tie_weights:
+            self.decoder.weight = self.encoder.weight
+        initrange = 0.1
+        nn.init.uniform_(self.encoder.weight, -initrange, initrange)
+        nn.init.zeros_(self.decoder.bias)
+        nn.init.uniform_(self.decoder.weight, -initrange, initrange)
+
+    def forward(self, input, hidden):
+        emb = self.drop(self.encoder(input))
+        output, hidden = self.rnn(emb, hidden)
+        output = self.drop(output)
+        decoded = self.decoder(output).view(-1, self.ntoken)
+        return F.log_softmax(decoded, dim=1), hidden
+
+    def init_hidden(self, bsz):
+        weight = next(self.parameters())
+        return (weight.new_zeros(self.nlayers, bsz, self.nhid), weight.new_zeros(self.nlayers, bsz, self.nhid))
+
+
+def batchify(data, bsz):
+    nbatch = data.size(0) // bsz
+    data = data.narrow(0, 0, nbatch * bsz)
+    return data.view(bsz, -1).t().contiguous()
+
+
+def get_batch(source, i, bptt):
+    seq_len = min(bptt, len(source) - 1 - i)
+    return source[i : i + seq_len], source[i + 1 : i + 1 + seq_len].view(-1)
+
+
+def repackage_hidden(h):
+    return h.detach() if isinstance(h, torch.Tensor) else tuple(repackage_hidden(v) for v in h)
+
+
+def examples_loop(ids: dict[str, torch.Tensor], vocab: int, args: argparse.Namespace) -> tuple[float, float, float]:
+    torch.manual_seed(args.seed)
+    train_data, val_data, test_data = batchify(ids["train"], 20), batchify(ids["val"], 10), batchify(ids["test"], 10)
+    model = ExamplesRNNModel(vocab, args.size, args.size, 2, args.dropout, args.tied)
+    criterion = nn.NLLLoss()
+    lr, best_val, seconds, tokens = 20.0, None, 0.0, 0
+
+    def evaluate(source):
+        model.eval()
+        total, hidden = 0.0, model.init_hidden(10)
+        with torch.no_grad():
+            for i in range(0, source.size(0) - 1, 35):
+                data, targets = get_batch(source, i, 35)
+                output, hidden = model(data, hidden)
+                hidden = repackage_hidden(hidden)
+                total += len(data) * criterion(output, targets).item()
+        return total / (len(source) - 1)
+
+    for _ in range(args.epochs):
+        model.train()
+        hidden = model.init_hidden(20)
+        start = time.perf_counter()
+        for i in range(0, train_data.size(0) - 1, 35):
+            data, targets = get_batch(train_data, i, 35)
+            model.zero_grad()
+            hidden = repackage_hidden(hidden)
+            output, hidden = model(data, hidden)
+            loss = criterion(output, targets)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+            for p in model.parameters():
+                p.data.add_(p.grad, alpha=-lr)
+            tokens += targets.numel()
+        seconds += time.perf_counter() - start
+        val_loss = evaluate(val_data)
+        if best_val is None or val_loss < best_val:
+            best_val, best_state = val_loss, {k: v.clone() for k, v in model.state_dict().items()}
+        else:
+            lr /= 4.0
+    model.load_state_dict(best_state)
+    return tokens / seconds, math.exp(best_val), math.exp(evaluate(test_data))
+
+
+# --- ours ----------------------------------------------------------------------------------
+def ours(args: argparse.Namespace, log_dir: Path) -> tuple[float, float, float]:
+    meter = TrainThroughput()
+    overrides = ["experiment=lstm_word_grimm", f"data.path={args.corpus}", f"data.name={args.corpus}", f"data.root={args.data_dir}",
+                 f"model.hidden_size={args.size}", f"model.embedding_size={args.size}", f"model.dropout={args.dropout}",
+                 f"model.tie_weights={args.tied}", f"trainer.max_epochs={args.epochs}", f"seed={args.seed}"]  # fmt: skip
+    metrics = train(compose_config("train", overrides, log_dir / "ours"), extra_callbacks=[meter])
+    return meter.rate, metrics["val/ppl"], metrics["test/ppl"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ZOO_DATA_DIR", ROOT.parent / "shared" / "datasets")))
+    parser.add_argument("--corpus", default="grimm", help="a folder under --data-dir with train/valid/test.txt")
+    parser.add_argument("--size", type=int, default=200, help="embedding and hidden size (pytorch/examples' default: 200)")
+    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--tied", action="store_true")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1111)
+    args = parser.parse_args()
+    data = TextDataModule(path=args.corpus, root=args.data_dir, level="word")
+    try:
+        data.setup()
+    except Exception as error:
+        raise SystemExit(f"error: {error}") from None
+    with tempfile.TemporaryDirectory() as scratch:
+        peer = examples_loop(data.ids, data.info.vocab_size, args)
+        our = ours(args, Path(scratch))
+    print(f"\n{args.corpus}: 2-layer LSTM {args.size}, dropout {args.dropout}, {'tied' if args.tied else 'untied'},"
+          f" vocabulary {data.info.vocab_size}, SGD lr 20 (/4 on plateau), clip 0.25, batch 20, bptt 35,"
+          f" {args.epochs} epochs, torch threads {torch.get_num_threads()}")  # fmt: skip
+    print("| loop | train tokens/s | val ppl | test ppl |\n|---|---:|---:|---:|")
+    for name, (speed, val, test) in (("pytorch/examples word_language_model loop", peer), ("zoo train.py stack", our)):
+        print(f"| {name} | {speed:,.0f} | {val:.2f} | {test:.2f} |")
+    print(f"\nratio (zoo / pytorch/examples): {our[0] / peer[0]:.3f}x")
+
+
+if __name__ == "__main__":
+    main()
