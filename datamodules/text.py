@@ -82,7 +82,8 @@ class TextDataModule(SplitDataModule):
 
     Args:
         path: a text file (split by ``val_fraction``/``test_fraction``, in that order from its end) or a
-            folder holding ``train.txt``, ``valid.txt`` and ``test.txt``; relative paths are under ``root``.
+            folder holding ``train.txt``, ``valid.txt`` and ``test.txt``; a relative path that does not
+            exist from the working directory is looked up under ``root``.
         level: ``char`` or ``word``.
         name: the corpus's name (the run's and checkpoint's label).
         root: the data root for a relative ``path`` (``$ZOO_DATA_DIR``, else ``./data``).
@@ -119,7 +120,8 @@ class TextDataModule(SplitDataModule):
         if seq_len < 1:
             raise ValueError(f"data.seq_len must be at least 1, not {seq_len}")
         self.root = Path(root) if root else default_root()
-        self.path = Path(path) if Path(path).is_absolute() else self.root / path
+        given = Path(path).expanduser()
+        self.path = given if given.is_absolute() or given.exists() else self.root / given
         self.level, self.name, self.seq_len = level, name, seq_len
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.val_fraction, self.test_fraction = val_fraction, test_fraction

@@ -91,15 +91,5 @@ def detach_state(state: State | None) -> State | None:
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
-@register_model(task="language_modeling")
-def rnn_lm(
-    vocab_size: int,
-    embedding_size: int | None = None,
-    hidden_size: int = 256,
-    num_layers: int = 2,
-    cell: str = "lstm",
-    dropout: float = 0.0,
-    tie_weights: bool = False,
-) -> RNNLanguageModel:
-    """A character- or word-level RNN/LSTM/GRU language model (see ``RNNLanguageModel``)."""
-    return RNNLanguageModel(vocab_size, embedding_size, hidden_size, num_layers, cell, dropout, tie_weights)
+# the class is its own builder: ``zoo.create_model("rnn_lm", vocab_size=65, hidden_size=512, num_layers=3)``
+register_model("rnn_lm", task="language_modeling")(RNNLanguageModel)
