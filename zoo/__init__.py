@@ -14,15 +14,18 @@ from zoo.errors import (
     ModelDataMismatchError,
     NonFiniteLossError,
     UnknownNameError,
+    UnsupportedOperationError,
     VocabularyError,
     ZooError,
 )
+from zoo.autoencoding import AutoencoderModel
 from zoo.generation import TextGenerator
 from zoo.inference import Classifier, export_safetensors, load
 from zoo.registry import create_model, get_model_entry, list_models, register_model
 from zoo.weights import WeightsError
 
 __all__ = [
+    "AutoencoderModel",
     "CheckpointError",
     "Classifier",
     "DatasetNotFoundError",
@@ -30,6 +33,7 @@ __all__ = [
     "NonFiniteLossError",
     "TextGenerator",
     "UnknownNameError",
+    "UnsupportedOperationError",
     "VocabularyError",
     "WeightsError",
     "ZooError",

@@ -36,3 +36,7 @@ class NonFiniteLossError(ZooError, FloatingPointError):
 
 class VocabularyError(ZooError, ValueError):
     """Text holding tokens the model's vocabulary does not have, or a corpus with no tokens."""
+
+
+class UnsupportedOperationError(ZooError, TypeError):
+    """A model asked for something its kind cannot do (e.g. samples from an autoencoder that is not a VAE)."""

@@ -13,6 +13,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from datamodules.transforms import ImagePreprocess
+from zoo.autoencoding import AutoencoderModel
 from zoo.checkpoint import network_state_dict, read_checkpoint
 from zoo.errors import CheckpointError, first_line
 from zoo.generation import TextGenerator
@@ -115,10 +116,13 @@ def _model_from_config(config: dict[str, Any], state_dict: dict[str, torch.Tenso
     return model
 
 
-def _wrap(model: nn.Module, config: dict[str, Any]) -> Classifier | TextGenerator:
-    """The notebook-facing object for the model's task: a ``Classifier`` or a ``TextGenerator``."""
-    if get_model_entry(config["model"]["name"]).task == "language_modeling":
+def _wrap(model: nn.Module, config: dict[str, Any]) -> Classifier | TextGenerator | AutoencoderModel:
+    """The notebook-facing object for the model's task: a ``Classifier``, ``TextGenerator`` or ``AutoencoderModel``."""
+    task = get_model_entry(config["model"]["name"]).task
+    if task == "language_modeling":
         return TextGenerator(model, config)
+    if task == "reconstruction":
+        return AutoencoderModel(model, config)
     return Classifier(model, config)
 
 

@@ -19,7 +19,7 @@ from zoo.checkpoint import network_state_dict
 from zoo.errors import ZooError, first_line
 
 log = logging.getLogger(__name__)
-WEIGHT_KEYS = ("pretrained", "weights_path")
+WEIGHT_KEYS = ("pretrained", "weights_path", "encoder_ckpt")  # encoder_ckpt: zoo.models.encoder_classifier
 
 
 class WeightsError(ZooError, ValueError):

@@ -1,5 +1,6 @@
 """Lightning callbacks that write the pictures (and texts) a student looks at in TensorBoard."""
 
+from zoo.callbacks.autoencoder import CodeEmbeddingLogger, ReconstructionGridLogger
 from zoo.callbacks.finetuning import BackboneFinetuning
 from zoo.callbacks.recurrent import HiddenStateHistogramLogger, TextSampleLogger
 from zoo.callbacks.tensorboard import (
@@ -12,11 +13,13 @@ from zoo.callbacks.tensorboard import (
 
 __all__ = [
     "BackboneFinetuning",
+    "CodeEmbeddingLogger",
     "ConfusionMatrixLogger",
     "FirstLayerFiltersLogger",
     "GradientNormLogger",
     "HiddenStateHistogramLogger",
     "PredictionGridLogger",
+    "ReconstructionGridLogger",
     "TextSampleLogger",
     "WeightHistogramLogger",
 ]

@@ -98,7 +98,9 @@ class PredictionGridLogger(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if trainer.sanity_checking or not isinstance(outputs, dict) or not is_image_task(pl_module):
+        if trainer.sanity_checking or not isinstance(outputs, dict) or "logits" not in outputs:
+            return  # only classifiers' outputs hold logits (autoencoders': see zoo.callbacks.autoencoder)
+        if not is_image_task(pl_module):
             return
         images, labels = batch
         predicted = outputs["logits"].argmax(1)

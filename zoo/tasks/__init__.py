@@ -3,8 +3,15 @@
 from zoo.errors import UnknownNameError
 from zoo.tasks.classification import ImageClassifier
 from zoo.tasks.language_modeling import LanguageModel
+from zoo.tasks.layerwise import LayerwisePretraining
+from zoo.tasks.reconstruction import Reconstruction
 
-TASKS = {"classification": ImageClassifier, "language_modeling": LanguageModel}
+TASKS = {
+    "classification": ImageClassifier,
+    "language_modeling": LanguageModel,
+    "reconstruction": Reconstruction,
+    "layerwise_pretraining": LayerwisePretraining,
+}
 
 
 def get_task(name: str) -> type:
@@ -14,4 +21,4 @@ def get_task(name: str) -> type:
         raise UnknownNameError(f"unknown task {name!r}; valid tasks: {', '.join(sorted(TASKS))}") from None
 
 
-__all__ = ["ImageClassifier", "LanguageModel", "TASKS", "get_task"]
+__all__ = ["ImageClassifier", "LanguageModel", "LayerwisePretraining", "Reconstruction", "TASKS", "get_task"]
