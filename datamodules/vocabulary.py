@@ -64,9 +64,10 @@ class Vocabulary:
             if on_unknown == "error" and self.unknown is None:
                 shown = ", ".join(repr(token) for token in missing[:10])
                 more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+                count = f"1 {self.level} is" if len(missing) == 1 else f"{len(missing)} {self.level}s are"
                 raise VocabularyError(
-                    f"{len(missing)} {self.level}s are not in the model's vocabulary ({shown}{more}): remove them,"
-                    " or pass on_unknown='skip' to drop them"
+                    f"{count} not in the model's vocabulary ({shown}{more}): remove them, or drop them with"
+                    " on_unknown='skip' (generate.py --skip-unknown)"
                 )
             if on_unknown == "skip" or self.unknown is None:
                 tokens = [token for token in tokens if token in self.index]

@@ -151,6 +151,16 @@ def test_tiny_shakespeare_is_read_with_the_usual_split():
     assert len(data.ids["val"]) == 111_539
 
 
+def test_grimm_is_read_in_the_wikitext_layout():
+    root = real_data_dir()
+    if root is None or not (root / "grimm" / "train.txt").is_file():
+        pytest.skip("real Grimm corpus not found (set ZOO_DATA_DIR)")
+    data = TextDataModule(path="grimm", root=root, level="word")
+    data.setup()
+    assert data.info.vocab_size == 3871 and "<unk>" in data.info.vocabulary  # the corpus marks rare words <unk> itself
+    assert [len(data.ids[split]) for split in ("train", "val", "test")] == [87_679, 12_365, 12_589]
+
+
 # --- task ----------------------------------------------------------------------------------
 def test_the_task_carries_the_state_from_batch_to_batch(tmp_path):
     data = TextDataModule(path=write_text(tmp_path / "t.txt"), seq_len=6, batch_size=3)
