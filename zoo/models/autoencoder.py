@@ -179,3 +179,24 @@ def deep_autoencoder(
     """784-1000-500-250-30 with a linear code (Hinton & Salakhutdinov 2006); ReLU hidden units
     (their logistic units need RBM pretraining to train this deep)."""
     return DenseAutoencoder((in_channels, input_size, input_size), hidden_sizes, activation, code_activation, tied)
+
+
+@register_model(task="reconstruction")
+def denoising_autoencoder(
+    in_channels: int = 1, input_size: int = 28, hidden_sizes: Sequence[int] = (500,), activation: str = "sigmoid",
+    code_activation: str = "sigmoid", tied: bool = False,
+) -> DenseAutoencoder:  # fmt: skip
+    """784-500-784 sigmoid units to train on corrupted inputs (Vincent et al. 2008); the corruption is the
+    task's (``task.noise``, set by configs/model/denoising_autoencoder.yaml)."""
+    return DenseAutoencoder((in_channels, input_size, input_size), hidden_sizes, activation, code_activation, tied)
+
+
+@register_model(task="reconstruction")
+def sparse_autoencoder(
+    in_channels: int = 1, input_size: int = 28, hidden_sizes: Sequence[int] = (196,), activation: str = "sigmoid",
+    code_activation: str = "sigmoid", tied: bool = False, sparsity: str = "kl", sparsity_weight: float = 0.001,
+    sparsity_target: float = 0.05,
+) -> DenseAutoencoder:  # fmt: skip
+    """784-196-784 sigmoid units with the UFLDL notes' KL sparsity penalty (``sparsity="l1"``: an L1 penalty)."""
+    return DenseAutoencoder((in_channels, input_size, input_size), hidden_sizes, activation, code_activation, tied,
+                            sparsity, sparsity_weight, sparsity_target)  # fmt: skip
