@@ -1,7 +1,7 @@
 """Word-level LSTM language model: our train.py stack against pytorch/examples'
 ``word_language_model`` training loop (its ``RNNModel``, ``batchify``, ``get_batch``,
 ``repackage_hidden``, manual SGD step, clipping and "lr /= 4" rule, written out below), same sizes,
-batch, window, epochs and corpus (the same token ids), measured in one run.
+batch, window, epochs, corpus (the same token ids) and starting weights, measured in one run.
 
     python benchmarks/word_lm_vs_pytorch_examples.py --epochs 3       # Grimm from $ZOO_DATA_DIR
     python benchmarks/word_lm_vs_pytorch_examples.py --corpus wikitext-2 --size 650 --dropout 0.5
@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.throughput import TrainThroughput  # noqa: E402
 from datamodules import TextDataModule  # noqa: E402
 from zoo.config import compose_config  # noqa: E402
+from zoo.models.language_model import RNNLanguageModel  # noqa: E402
 from zoo.training import train  # noqa: E402
 
 
@@ -78,10 +80,12 @@ def repackage_hidden(h):
     return h.detach() if isinstance(h, torch.Tensor) else tuple(repackage_hidden(v) for v in h)
 
 
-def examples_loop(ids: dict[str, torch.Tensor], vocab: int, args: argparse.Namespace) -> tuple[float, float, float]:
+def examples_loop(ids: dict[str, torch.Tensor], vocab: int, args: argparse.Namespace,
+                  initial: dict[str, torch.Tensor]) -> tuple[float, float, float]:  # fmt: skip
     torch.manual_seed(args.seed)
     train_data, val_data, test_data = batchify(ids["train"], 20), batchify(ids["val"], 10), batchify(ids["test"], 10)
     model = ExamplesRNNModel(vocab, args.size, args.size, 2, args.dropout, args.tied)
+    model.load_state_dict(initial)  # the same starting weights as ours (the parameter names are the same)
     criterion = nn.NLLLoss()
     lr, best_val, seconds, tokens = 20.0, None, 0.0, 0
 
@@ -122,12 +126,22 @@ def examples_loop(ids: dict[str, torch.Tensor], vocab: int, args: argparse.Names
 
 
 # --- ours ----------------------------------------------------------------------------------
-def ours(args: argparse.Namespace, log_dir: Path) -> tuple[float, float, float]:
+class StartFrom(L.Callback):
+    """Loads the given initial weights into the task's network when fitting starts."""
+
+    def __init__(self, state_dict: dict[str, torch.Tensor]) -> None:
+        self.state_dict = state_dict
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pl_module.model.load_state_dict(self.state_dict)
+
+
+def ours(args: argparse.Namespace, log_dir: Path, initial: dict[str, torch.Tensor]) -> tuple[float, float, float]:
     meter = TrainThroughput()
     overrides = ["experiment=lstm_word_grimm", f"data.path={args.corpus}", f"data.name={args.corpus}", f"data.root={args.data_dir}",
                  f"model.hidden_size={args.size}", f"model.embedding_size={args.size}", f"model.dropout={args.dropout}",
                  f"model.tie_weights={args.tied}", f"trainer.max_epochs={args.epochs}", f"seed={args.seed}"]  # fmt: skip
-    metrics = train(compose_config("train", overrides, log_dir / "ours"), extra_callbacks=[meter])
+    metrics = train(compose_config("train", overrides, log_dir / "ours"), extra_callbacks=[meter, StartFrom(initial)])
     return meter.rate, metrics["val/ppl"], metrics["test/ppl"]
 
 
@@ -146,9 +160,11 @@ def main() -> None:
         data.setup()
     except Exception as error:
         raise SystemExit(f"error: {error}") from None
+    torch.manual_seed(args.seed)
+    initial = RNNLanguageModel(data.info.vocab_size, args.size, args.size, 2, "lstm", args.dropout, args.tied).state_dict()
     with tempfile.TemporaryDirectory() as scratch:
-        peer = examples_loop(data.ids, data.info.vocab_size, args)
-        our = ours(args, Path(scratch))
+        peer = examples_loop(data.ids, data.info.vocab_size, args, initial)
+        our = ours(args, Path(scratch), initial)
     print(f"\n{args.corpus}: 2-layer LSTM {args.size}, dropout {args.dropout}, {'tied' if args.tied else 'untied'},"
           f" vocabulary {data.info.vocab_size}, SGD lr 20 (/4 on plateau), clip 0.25, batch 20, bptt 35,"
           f" {args.epochs} epochs, torch threads {torch.get_num_threads()}")  # fmt: skip
