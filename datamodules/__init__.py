@@ -9,6 +9,7 @@ from datamodules.info import DataInfo
 from datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
 from datamodules.text import TextDataModule, TextInfo
 from datamodules.vocabulary import Vocabulary
+from datamodules.word_corpus import WordCorpusDataModule, WordCorpusInfo
 
 __all__ = [
     "CIFAR10DataModule",
@@ -25,4 +26,6 @@ __all__ = [
     "TextDataModule",
     "TextInfo",
     "Vocabulary",
+    "WordCorpusDataModule",
+    "WordCorpusInfo",
 ]

@@ -15,6 +15,7 @@ from zoo.errors import (
     NonFiniteLossError,
     UnknownNameError,
     UnsupportedOperationError,
+    TextEncodingError,
     VocabularyError,
     ZooError,
 )
@@ -23,6 +24,7 @@ from zoo.generation import TextGenerator
 from zoo.inference import Classifier, export_safetensors, load
 from zoo.registry import create_model, get_model_entry, list_models, register_model
 from zoo.weights import WeightsError
+from zoo.word_vectors import WordVectors
 
 __all__ = [
     "AutoencoderModel",
@@ -31,11 +33,13 @@ __all__ = [
     "DatasetNotFoundError",
     "ModelDataMismatchError",
     "NonFiniteLossError",
+    "TextEncodingError",
     "TextGenerator",
     "UnknownNameError",
     "UnsupportedOperationError",
     "VocabularyError",
     "WeightsError",
+    "WordVectors",
     "ZooError",
     "create_model",
     "export_safetensors",

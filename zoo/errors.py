@@ -40,3 +40,7 @@ class VocabularyError(ZooError, ValueError):
 
 class UnsupportedOperationError(ZooError, TypeError):
     """A model asked for something its kind cannot do (e.g. samples from an autoencoder that is not a VAE)."""
+
+
+class TextEncodingError(ZooError, ValueError):
+    """A text file that is not in the expected encoding."""

@@ -19,6 +19,7 @@ from zoo.errors import CheckpointError, first_line
 from zoo.generation import TextGenerator
 from zoo.registry import create_model, get_model_entry, list_models
 from zoo.weights import without_weight_sources
+from zoo.word_vectors import WordVectors
 
 
 class Classifier(nn.Module):
@@ -123,6 +124,8 @@ def _wrap(model: nn.Module, config: dict[str, Any]) -> Classifier | TextGenerato
         return TextGenerator(model, config)
     if task == "reconstruction":
         return AutoencoderModel(model, config)
+    if task == "word_embedding":
+        return WordVectors(config["data_info"]["words"], model.input, config["data_info"]["counts"])
     return Classifier(model, config)
 
 
@@ -138,6 +141,8 @@ def load(
     if weights is not None or (isinstance(source, str) and source in list_models()):
         return _load_named(str(source), weights, **model_kwargs).to(map_location)
     path = Path(source)
+    if path.suffix in (".txt", ".vec", ".bin"):  # word2vec text or binary vectors
+        return WordVectors.load_word2vec_format(path)
     if path.suffix == ".safetensors":
         if not path.is_file():
             raise CheckpointError(f"no weights file at {path}")

@@ -3,6 +3,7 @@
 from zoo.callbacks.autoencoder import CodeEmbeddingLogger, ReconstructionGridLogger
 from zoo.callbacks.finetuning import BackboneFinetuning
 from zoo.callbacks.recurrent import HiddenStateHistogramLogger, TextSampleLogger
+from zoo.callbacks.word_vectors import WordVectorsLogger
 from zoo.callbacks.tensorboard import (
     ConfusionMatrixLogger,
     FirstLayerFiltersLogger,
@@ -22,4 +23,5 @@ __all__ = [
     "ReconstructionGridLogger",
     "TextSampleLogger",
     "WeightHistogramLogger",
+    "WordVectorsLogger",
 ]

@@ -5,12 +5,14 @@ from zoo.tasks.classification import ImageClassifier
 from zoo.tasks.language_modeling import LanguageModel
 from zoo.tasks.layerwise import LayerwisePretraining
 from zoo.tasks.reconstruction import Reconstruction
+from zoo.tasks.word_embedding import WordEmbedding
 
 TASKS = {
     "classification": ImageClassifier,
     "language_modeling": LanguageModel,
     "reconstruction": Reconstruction,
     "layerwise_pretraining": LayerwisePretraining,
+    "word_embedding": WordEmbedding,
 }
 
 
@@ -21,4 +23,4 @@ def get_task(name: str) -> type:
         raise UnknownNameError(f"unknown task {name!r}; valid tasks: {', '.join(sorted(TASKS))}") from None
 
 
-__all__ = ["ImageClassifier", "LanguageModel", "LayerwisePretraining", "Reconstruction", "TASKS", "get_task"]
+__all__ = ["ImageClassifier", "LanguageModel", "LayerwisePretraining", "Reconstruction", "TASKS", "WordEmbedding", "get_task"]

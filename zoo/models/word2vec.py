@@ -1,0 +1,214 @@
+"""word2vec (Mikolov et al. 2013, "Efficient Estimation of Word Representations in Vector Space" and
+"Distributed Representations of Words and Phrases and their Compositionality"): skip-gram and CBOW,
+trained with negative sampling (noise ~ unigram^0.75) and/or hierarchical softmax over a Huffman tree.
+
+The gradients are the closed-form ones of the original tool (``word2vec.c``, gensim's
+``word2vec_inner.pyx``), computed for a whole batch of centre words at once: for every centre its
+output rows (itself and its negatives, or its Huffman path) are scored against every context row
+(skip-gram) or against the mean/sum of its context rows (CBOW) with one batched matrix product.
+``gradients`` returns the row updates; the task applies them (sparse in place, or dense + fused step).
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from zoo.registry import register_model
+
+ARCHITECTURES = ("skipgram", "cbow")
+
+
+@dataclass
+class RowUpdates:
+    """Additive updates (already scaled by the learning rate) for rows of the model's matrices."""
+
+    input_rows: torch.Tensor  # (R,) row ids of ``input``
+    input_delta: torch.Tensor  # (R, D)
+    output_rows: dict[str, torch.Tensor]  # "negative"/"hs" -> (S,) row ids of that output matrix
+    output_delta: dict[str, torch.Tensor]  # "negative"/"hs" -> (S, D)
+    loss: torch.Tensor  # summed negative log-likelihood of the batch's (pair, output) terms
+    terms: torch.Tensor  # how many terms the loss sums
+
+
+class _Node(NamedTuple):
+    count: int
+    index: int
+
+    def __lt__(self, other: tuple) -> bool:  # by count only, as gensim's Heapitem (ties break alike)
+        return self.count < other.count
+
+
+def huffman_tree(counts: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """word2vec.c's ``CreateBinaryTree`` (built as gensim builds it, so the codes are gensim's): each
+    word's path of inner nodes (``points``, ids in ``[0, V-1)``) from the root and its binary ``codes``,
+    padded to the longest path; and the lengths."""
+    vocab = len(counts)
+    heap = [_Node(int(count), i) for i, count in enumerate(counts)]
+    heapq.heapify(heap)
+    parent, branch = [0] * (2 * vocab - 1), [0] * (2 * vocab - 1)
+    for node in range(vocab, 2 * vocab - 1):
+        first, second = heapq.heappop(heap), heapq.heappop(heap)
+        parent[first.index], parent[second.index], branch[second.index] = node, node, 1
+        heapq.heappush(heap, _Node(first.count + second.count, node))
+    paths: list[tuple[list[int], list[int]]] = []
+    for word in range(vocab):
+        points, codes, node = [], [], word
+        while node < 2 * vocab - 2:  # up to the root (the last node made)
+            codes.append(branch[node])
+            node = parent[node]
+            points.append(node - vocab)
+        paths.append((points[::-1], codes[::-1]))
+    depth = max(1, max(len(points) for points, _ in paths))
+    point_table = torch.zeros(vocab, depth, dtype=torch.long)
+    code_table = torch.zeros(vocab, depth)
+    lengths = torch.zeros(vocab, dtype=torch.long)
+    for word, (points, codes) in enumerate(paths):
+        lengths[word] = len(points)
+        point_table[word, : len(points)] = torch.tensor(points, dtype=torch.long)
+        code_table[word, : len(codes)] = torch.tensor(codes, dtype=torch.float)
+    return point_table, code_table, lengths
+
+
+class Word2Vec(nn.Module):
+    """Input vectors (the word vectors) and output vectors for negative sampling and/or hierarchical softmax.
+
+    Args:
+        vocab_size: words, sorted by descending count.
+        counts: each word's corpus count (the noise distribution and the Huffman tree come from them).
+        embedding_size: vector size (``vector_size`` in gensim).
+        architecture: ``skipgram`` or ``cbow``.
+        negative: noise words per centre word (0: no negative sampling).
+        hs: hierarchical softmax.
+        cbow_mean: CBOW averages the context vectors (else sums them).
+        ns_exponent: the noise distribution's exponent (0.75).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        counts: list[int],
+        embedding_size: int = 100,
+        architecture: str = "skipgram",
+        negative: int = 5,
+        hs: bool = False,
+        cbow_mean: bool = True,
+        ns_exponent: float = 0.75,
+    ) -> None:
+        super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"model.architecture must be one of {', '.join(ARCHITECTURES)}, not {architecture!r}")
+        if negative < 0 or (negative == 0 and not hs):
+            raise ValueError("word2vec needs model.negative > 0 or model.hs=true (or both)")
+        if len(counts) != vocab_size:
+            raise ValueError(f"{len(counts)} counts for a vocabulary of {vocab_size} words")
+        self.vocab_size, self.embedding_size, self.architecture = vocab_size, embedding_size, architecture
+        self.negative, self.hs, self.cbow_mean = negative, hs, cbow_mean
+        self.input = nn.Parameter(torch.empty(vocab_size, embedding_size), requires_grad=False)
+        counts_t = torch.as_tensor(counts, dtype=torch.float64)
+        if negative:
+            self.output_negative = nn.Parameter(torch.zeros(vocab_size, embedding_size), requires_grad=False)
+            noise = counts_t**ns_exponent
+            self.register_buffer("noise_cdf", (noise.cumsum(0) / noise.sum()).float(), persistent=False)
+        if hs:
+            self.output_hs = nn.Parameter(torch.zeros(max(vocab_size - 1, 1), embedding_size), requires_grad=False)
+            points, codes, lengths = huffman_tree([int(c) for c in counts])
+            self.register_buffer("points", points, persistent=False)
+            self.register_buffer("codes", codes, persistent=False)
+            self.register_buffer("path_mask", torch.arange(points.shape[1]) < lengths[:, None], persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """word2vec.c's initialisation: input vectors U(-0.5/D, 0.5/D), output vectors zero."""
+        nn.init.uniform_(self.input, -0.5 / self.embedding_size, 0.5 / self.embedding_size)
+        for name in ("output_negative", "output_hs"):
+            if hasattr(self, name):
+                nn.init.zeros_(getattr(self, name))
+
+    def forward(self, words: torch.Tensor) -> torch.Tensor:
+        """The word vectors of ids ``words``."""
+        return self.input[words]
+
+    def sample_negatives(self, count: int, per: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(count, per)`` noise words drawn from unigram^0.75 (gensim's ``cum_table`` search)."""
+        draws = torch.rand(count, per, device=self.noise_cdf.device, generator=generator)
+        return torch.searchsorted(self.noise_cdf, draws).clamp_(max=self.vocab_size - 1)
+
+    def _outputs(self, centres: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Per output matrix: the rows each centre is scored against ``(N, G)``, their labels and
+        weights (0: padding): itself and its noise words, or its Huffman path."""
+        heads = {}
+        if self.negative:
+            noise = self.sample_negatives(len(centres), self.negative)
+            rows = torch.cat([centres[:, None], noise], dim=1)
+            labels = torch.zeros(rows.shape, device=rows.device)
+            labels[:, 0] = 1
+            weights = torch.cat([torch.ones_like(labels[:, :1]), (noise != centres[:, None]).float()], 1)
+            heads["negative"] = (rows, labels, weights)  # gensim skips a noise word equal to the target
+        if self.hs:
+            heads["hs"] = (self.points[centres], 1 - self.codes[centres], self.path_mask[centres].float())
+        return heads
+
+    def gradients(self, words: torch.Tensor, valid: torch.Tensor, lr: float) -> RowUpdates:
+        """Row updates at rate ``lr`` for a run of ``words`` ``(N,)`` whose context pattern is ``valid``
+        ``(N, 2W)``: ``valid[i, k]`` says word ``i + offset_k`` is in word ``i``'s (shrunk) window, for the
+        offsets ``-W..-1, 1..W``.
+
+        Every word is a centre and its context words are its neighbours in the run, so the input
+        vectors are gathered once (``N`` rows, not ``N * 2W``) and the contexts are shifted views of
+        them. Skip-gram predicts each centre from each context word's input vector (gensim's pair order);
+        CBOW from the mean (or sum) of its context vectors. A centre's noise words serve all its
+        context words (Ji et al. 2016, "Parallelizing Word2Vec in Shared and Distributed Memory"),
+        which turns the pairs' dot products into one batched matrix product."""
+        n, width = valid.shape
+        half = width // 2
+        offsets = [o for o in range(-half, half + 1) if o]
+        dim = self.embedding_size
+        vectors = self.input[words]  # (N, D)
+        padded = torch.cat([vectors.new_zeros(half, dim), vectors, vectors.new_zeros(half, dim)])
+        mask = valid.to(vectors.dtype)
+        if self.architecture == "cbow":
+            count = mask.sum(1, keepdim=True)
+            hidden = vectors.new_zeros(n, dim)
+            for k, o in enumerate(offsets):
+                hidden.addcmul_(mask[:, k : k + 1], padded[half + o : half + o + n])
+            if self.cbow_mean:
+                hidden /= count.clamp(min=1)
+            hidden, pair_mask = hidden[:, None, :], (count > 0).to(vectors.dtype)  # (N, 1, D), (N, 1)
+        else:
+            hidden = torch.stack([padded[half + o : half + o + n] for o in offsets], 1)  # (N, 2W, D)
+            pair_mask = mask
+        hidden_delta = torch.zeros_like(hidden)
+        output_rows, output_delta = {}, {}
+        loss, terms = vectors.new_zeros(()), vectors.new_zeros(())
+        for name, (rows, labels, weights) in self._outputs(words).items():
+            out = getattr(self, f"output_{name}")[rows]  # (N, G, D)
+            scores = torch.bmm(hidden, out.transpose(1, 2))  # (N, P, G)
+            weight = pair_mask[:, :, None] * weights[:, None, :]
+            labels = labels[:, None, :]
+            step = (labels - torch.sigmoid(scores)) * weight * lr  # gensim's g = (label - f) * alpha
+            with torch.no_grad():
+                signed = torch.where(labels > 0, scores, -scores)
+                loss = loss - (torch.nn.functional.logsigmoid(signed) * weight).sum()
+                terms = terms + weight.sum()
+            hidden_delta.baddbmm_(step, out)
+            output_rows[name] = rows.reshape(-1)
+            output_delta[name] = torch.bmm(step.transpose(1, 2), hidden).reshape(-1, dim)
+        delta = torch.zeros_like(padded)
+        if self.architecture == "cbow":
+            # gensim: the mean's error goes whole to every context word, the sum's is divided among them
+            hidden_delta = hidden_delta[:, 0] if self.cbow_mean else hidden_delta[:, 0] / count.clamp(min=1)
+            for k, o in enumerate(offsets):
+                delta[half + o : half + o + n].addcmul_(mask[:, k : k + 1], hidden_delta)
+        else:
+            for k, o in enumerate(offsets):
+                delta[half + o : half + o + n] += hidden_delta[:, k]
+        return RowUpdates(words, delta[half : half + n], output_rows, output_delta, loss, terms)
+
+
+# the class is its own builder: ``zoo.create_model("word2vec", vocab_size=3, counts=[5, 3, 1])``
+register_model("word2vec", task="word_embedding")(Word2Vec)
