@@ -215,3 +215,15 @@ def test_the_real_analogy_file_is_read_from_the_data_root():
     assert len(info.analogy_sections) == 14 and info.total_words > 100_000
     asked, skipped = len(module.analogies.questions), sum(module.analogies.skipped)
     assert asked + skipped == 19544 and skipped > asked  # a small corpus misses most analogy words
+
+
+def test_dense_updates_with_a_fused_sgd_step_equal_the_sparse_ones(make_cfg, tmp_path):
+    """The GPU path (dense gradients, one SGD step), run here on the CPU, moves the vectors as the sparse path."""
+    corpus = small_corpus(tmp_path / "data")
+    runs = []
+    for dense in ("false", "true"):
+        cfg = make_cfg("experiment=word2vec_grimm", f"data.path={corpus}", f"data.root={tmp_path / 'data'}", "data.min_count=2",
+                       "trainer.max_epochs=1", "model.embedding_size=8", f"task.dense_updates={dense}", "test=false")  # fmt: skip
+        train(cfg)
+        runs.append(zoo.load(Path(cfg.paths.output_dir) / "vectors.txt").vectors)
+    assert torch.allclose(runs[0], runs[1], atol=1e-6)

@@ -21,6 +21,7 @@ from torch import nn
 from zoo.registry import register_model
 
 ARCHITECTURES = ("skipgram", "cbow")
+NOISE_TABLE_SIZE = 2**22  # slots of the unigram table (word2vec.c: 1e8); a word's share is exact to 2.4e-7
 
 
 @dataclass
@@ -113,7 +114,11 @@ class Word2Vec(nn.Module):
         if negative:
             self.output_negative = nn.Parameter(torch.zeros(vocab_size, embedding_size), requires_grad=False)
             noise = counts_t**ns_exponent
-            self.register_buffer("noise_cdf", (noise.cumsum(0) / noise.sum()).float(), persistent=False)
+            cdf = noise.cumsum(0) / noise.sum()
+            # word2vec.c's unigram table: word w fills a share noise_w of the slots, drawn by a random slot
+            slots = (torch.arange(NOISE_TABLE_SIZE, dtype=torch.float64) + 0.5) / NOISE_TABLE_SIZE
+            table = torch.searchsorted(cdf, slots).clamp_(max=vocab_size - 1)
+            self.register_buffer("noise_table", table.to(torch.int32 if vocab_size < 2**31 else torch.long), persistent=False)
         if hs:
             self.output_hs = nn.Parameter(torch.zeros(max(vocab_size - 1, 1), embedding_size), requires_grad=False)
             points, codes, lengths = huffman_tree([int(c) for c in counts])
@@ -134,9 +139,9 @@ class Word2Vec(nn.Module):
         return self.input[words]
 
     def sample_negatives(self, count: int, per: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``(count, per)`` noise words drawn from unigram^0.75 (gensim's ``cum_table`` search)."""
-        draws = torch.rand(count, per, device=self.noise_cdf.device, generator=generator)
-        return torch.searchsorted(self.noise_cdf, draws).clamp_(max=self.vocab_size - 1)
+        """``(count, per)`` noise words drawn from unigram^0.75 (a random slot of the unigram table)."""
+        slots = torch.randint(NOISE_TABLE_SIZE, (count, per), device=self.noise_table.device, generator=generator)
+        return self.noise_table[slots].long()
 
     def _outputs(self, centres: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Per output matrix: the rows each centre is scored against ``(N, G)``, their labels and
@@ -153,61 +158,67 @@ class Word2Vec(nn.Module):
             heads["hs"] = (self.points[centres], 1 - self.codes[centres], self.path_mask[centres].float())
         return heads
 
-    def gradients(self, words: torch.Tensor, valid: torch.Tensor, lr: float) -> RowUpdates:
-        """Row updates at rate ``lr`` for a run of ``words`` ``(N,)`` whose context pattern is ``valid``
-        ``(N, 2W)``: ``valid[i, k]`` says word ``i + offset_k`` is in word ``i``'s (shrunk) window, for the
-        offsets ``-W..-1, 1..W``.
+    def gradients(self, words: torch.Tensor, valid: torch.Tensor, lr: float, start: int = 0, end: int | None = None) -> RowUpdates:
+        """Row updates at rate ``lr`` for the centres ``start:end`` of a run of ``words`` ``(N,)`` whose
+        context pattern is ``valid`` ``(N, 2W)``: ``valid[i, k]`` says word ``i + offset_k`` is in word
+        ``i``'s (shrunk) window, for the offsets ``-W..-1, 1..W``. (The task takes a run in slices of a
+        few hundred centres: all updates of a slice are computed from the same vectors, and larger
+        slices drift from word2vec's one-pair-at-a-time updates.)
 
         Every word is a centre and its context words are its neighbours in the run, so the input
-        vectors are gathered once (``N`` rows, not ``N * 2W``) and the contexts are shifted views of
-        them. Skip-gram predicts each centre from each context word's input vector (gensim's pair order);
-        CBOW from the mean (or sum) of its context vectors. A centre's noise words serve all its
-        context words (Ji et al. 2016, "Parallelizing Word2Vec in Shared and Distributed Memory"),
-        which turns the pairs' dot products into one batched matrix product."""
-        n, width = valid.shape
+        vectors are gathered once (``N`` rows, not ``N * 2W``) and each centre's contexts are a
+        sliding-window view of them (``unfold``, no copy). Skip-gram predicts each centre from each
+        context word's input vector (gensim's pair order); CBOW from the mean (or sum) of its context
+        vectors. A centre's noise words serve all its context words (Ji et al. 2016, "Parallelizing
+        Word2Vec in Shared and Distributed Memory"), which turns the pairs' dot products into one
+        batched matrix product."""
+        width = valid.shape[1]
         half = width // 2
-        offsets = [o for o in range(-half, half + 1) if o]
         dim = self.embedding_size
-        vectors = self.input[words]  # (N, D)
-        padded = torch.cat([vectors.new_zeros(half, dim), vectors, vectors.new_zeros(half, dim)])
-        mask = valid.to(vectors.dtype)
+        end = len(words) if end is None else end
+        low, high = max(start - half, 0), min(end + half, len(words))  # the centres and their neighbours
+        span = words[low:high]
+        vectors = self.input[span]
+        before, after = half - (start - low), half - (high - end)
+        padded = torch.cat([vectors.new_zeros(before, dim), vectors, vectors.new_zeros(after, dim)])
+        n, valid, words = end - start, valid[start:end], words[start:end]
+        windows = padded.unfold(0, width + 1, 1).transpose(1, 2)  # (N, 2W+1, D): word i's window, itself in the middle
+        mask = torch.cat([valid[:, :half], valid.new_zeros(n, 1), valid[:, half:]], 1).to(vectors.dtype)  # (N, 2W+1)
         if self.architecture == "cbow":
             count = mask.sum(1, keepdim=True)
-            hidden = vectors.new_zeros(n, dim)
-            for k, o in enumerate(offsets):
-                hidden.addcmul_(mask[:, k : k + 1], padded[half + o : half + o + n])
+            hidden = torch.bmm(mask[:, None, :], windows)  # (N, 1, D): the sum of the context vectors
             if self.cbow_mean:
-                hidden /= count.clamp(min=1)
-            hidden, pair_mask = hidden[:, None, :], (count > 0).to(vectors.dtype)  # (N, 1, D), (N, 1)
+                hidden = hidden / count.clamp(min=1)[..., None]
+            inputs, pair_mask = hidden, (count > 0).to(vectors.dtype)  # one example per centre with a context
         else:
-            hidden = torch.stack([padded[half + o : half + o + n] for o in offsets], 1)  # (N, 2W, D)
-            pair_mask = mask
-        hidden_delta = torch.zeros_like(hidden)
+            inputs, pair_mask = windows, mask  # one example per (centre, context word)
+        input_delta: torch.Tensor | None = None
         output_rows, output_delta = {}, {}
         loss, terms = vectors.new_zeros(()), vectors.new_zeros(())
         for name, (rows, labels, weights) in self._outputs(words).items():
             out = getattr(self, f"output_{name}")[rows]  # (N, G, D)
-            scores = torch.bmm(hidden, out.transpose(1, 2))  # (N, P, G)
-            weight = pair_mask[:, :, None] * weights[:, None, :]
-            labels = labels[:, None, :]
+            scores = torch.bmm(out, inputs.transpose(1, 2))  # (N, G, P)
+            weight = weights[:, :, None] * pair_mask[:, None, :]
+            labels = labels[:, :, None]
             step = (labels - torch.sigmoid(scores)) * weight * lr  # gensim's g = (label - f) * alpha
             with torch.no_grad():
                 signed = torch.where(labels > 0, scores, -scores)
                 loss = loss - (torch.nn.functional.logsigmoid(signed) * weight).sum()
                 terms = terms + weight.sum()
-            hidden_delta.baddbmm_(step, out)
+            delta = torch.bmm(step.transpose(1, 2), out)  # (N, P, D)
+            input_delta = delta if input_delta is None else input_delta + delta
             output_rows[name] = rows.reshape(-1)
-            output_delta[name] = torch.bmm(step.transpose(1, 2), hidden).reshape(-1, dim)
-        delta = torch.zeros_like(padded)
+            output_delta[name] = torch.bmm(step, inputs).reshape(-1, dim)
+        assert input_delta is not None
         if self.architecture == "cbow":
             # gensim: the mean's error goes whole to every context word, the sum's is divided among them
-            hidden_delta = hidden_delta[:, 0] if self.cbow_mean else hidden_delta[:, 0] / count.clamp(min=1)
-            for k, o in enumerate(offsets):
-                delta[half + o : half + o + n].addcmul_(mask[:, k : k + 1], hidden_delta)
-        else:
-            for k, o in enumerate(offsets):
-                delta[half + o : half + o + n] += hidden_delta[:, k]
-        return RowUpdates(words, delta[half : half + n], output_rows, output_delta, loss, terms)
+            if not self.cbow_mean:
+                input_delta = input_delta / count.clamp(min=1)[..., None]
+            input_delta = mask[:, :, None] * input_delta  # (N, 2W+1, D)
+        folded = torch.zeros_like(padded)
+        for k in range(width + 1):  # word i's window slot k is padded row i + k
+            folded[k : k + n] += input_delta[:, k]
+        return RowUpdates(span, folded[before : before + len(span)], output_rows, output_delta, loss, terms)
 
 
 # the class is its own builder: ``zoo.create_model("word2vec", vocab_size=3, counts=[5, 3, 1])``

