@@ -130,10 +130,10 @@ class StartFrom(L.Callback):
     """Loads the given initial weights into the task's network when fitting starts."""
 
     def __init__(self, state_dict: dict[str, torch.Tensor]) -> None:
-        self.state_dict = state_dict
+        self.weights = state_dict
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pl_module.model.load_state_dict(self.state_dict)
+        pl_module.model.load_state_dict(self.weights)
 
 
 def ours(args: argparse.Namespace, log_dir: Path, initial: dict[str, torch.Tensor]) -> tuple[float, float, float]:
