@@ -129,7 +129,7 @@ def test_model_that_does_not_fit_the_data_is_caught_before_training(make_cfg):
 
 
 @pytest.mark.parametrize("argument, expected", [
-    ("model=resnet999", "error: unknown model 'resnet999'; valid names: alexnet, alexnet_cifar, lenet5, lenet5_classic"),
+    ("model=resnet999", "error: unknown model 'resnet999'; valid names: ae_classifier, alexnet, alexnet_cifar, audio_rnn"),
     ("data=cifar1000", "error: unknown data 'cifar1000'; valid names: cifar10, cifar100, digits, fashion_mnist"),
     ("model=mlp_500_300 data.image_size=32", "error: model 'mlp_500_300' cannot take the 1x32x32 images"),
 ])  # fmt: skip

@@ -138,7 +138,7 @@ def finish_run(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], b
     from rich.console import Console
 
     console = Console()
-    for key in ("test/acc", "test/acc_top5", "test/loss", "test/ppl", "test/bpc", "test/mse", "test/pca_mse",
+    for key in ("test/acc", "test/acc_top5", "test/loss", "test/ppl", "test/bpc", "test/mse", "test/pca_mse", "test/analogy_acc",
                 "val/acc", "val/loss", "val/ppl"):
         if key in metrics:
             console.print(f"{key:>14}: {metrics[key]:.4f}")
