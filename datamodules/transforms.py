@@ -10,10 +10,22 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import nn
+
+
+def as_image_batch(images: object, channels: int) -> torch.Tensor:
+    """A user's raw images as one ``(N, C, H, W)`` tensor: a tensor or array of one ``(H, W)`` image,
+    ``(N, H, W)``, ``(N, C, H, W)`` or channels-last ``(N, H, W, C)``."""
+    batch = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    if batch.ndim == 2:
+        batch = batch.unsqueeze(0)
+    if batch.ndim == 4 and batch.shape[1] != channels and batch.shape[-1] == channels:
+        batch = batch.permute(0, 3, 1, 2)
+    return batch
 
 
 class ImagePreprocess(nn.Module):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from datamodules.transforms import ImagePreprocess
+from datamodules.transforms import ImagePreprocess, as_image_batch
 from zoo.errors import UnsupportedOperationError
 
 
@@ -42,12 +41,7 @@ class AutoencoderModel(nn.Module):
         return self.model(images)
 
     def _as_batch(self, images: Any) -> torch.Tensor:
-        batch = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
-        if batch.ndim == 2:
-            batch = batch.unsqueeze(0)
-        channels = self.config["data_info"]["channels"]
-        if batch.ndim == 4 and batch.shape[1] != channels and batch.shape[-1] == channels:
-            batch = batch.permute(0, 3, 1, 2)
+        batch = as_image_batch(images, self.config["data_info"]["channels"])
         return self.preprocess(batch.to(next(self.model.parameters()).device))
 
     @torch.no_grad()

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
-from datamodules.transforms import ImagePreprocess
+from datamodules.transforms import ImagePreprocess, as_image_batch
 from zoo.autoencoding import AutoencoderModel
 from zoo.checkpoint import network_state_dict, read_checkpoint
 from zoo.errors import CheckpointError, first_line
@@ -64,13 +64,7 @@ class Classifier(nn.Module):
             return self.preprocess.to(device)(self._waveforms(inputs, sample_rate).to(device))
         if sample_rate is not None:
             raise ValueError("sample_rate is for audio models; this one classifies images")
-        batch = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
-        if batch.ndim == 2:
-            batch = batch.unsqueeze(0)
-        channels = self.config["data_info"]["channels"]
-        if batch.ndim == 4 and batch.shape[1] != channels and batch.shape[-1] == channels:
-            batch = batch.permute(0, 3, 1, 2)
-        return self.preprocess(batch.to(device))
+        return self.preprocess(as_image_batch(inputs, self.config["data_info"]["channels"]).to(device))
 
     def _waveforms(self, inputs: Any, sample_rate: int | None) -> torch.Tensor:
         """``(N, L)`` waveforms at the training rate from a tensor, an array or a list of 1-D waveforms."""
