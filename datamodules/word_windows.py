@@ -76,7 +76,7 @@ def context_windows(
     does) and give every kept word its context: ``(N,)`` kept words and ``(N, 2 * window)`` booleans
     saying whether the kept word at offset ``-window..-1, 1..window`` is in the centre's context: in
     its window shrunk to a uniform ``1..window`` (``shrink``) and in its sentence."""
-    kept = torch.rand(len(ids), generator=generator) < keep[ids]
+    kept = torch.rand(len(ids), generator=generator) < keep.index_select(0, ids)
     ids, sentence_ids = ids[kept], sentence_ids[kept]
     n = len(ids)
     offsets = torch.cat([torch.arange(-window, 0), torch.arange(1, window + 1)])
@@ -86,5 +86,5 @@ def context_windows(
     if shrink:
         reach = torch.randint(1, window + 1, (n, 1), generator=generator)
         inside &= offsets.abs() <= reach
-    inside &= sentence_ids[positions] == sentence_ids[:, None]
+    inside &= sentence_ids.index_select(0, positions.flatten()).view(positions.shape) == sentence_ids[:, None]
     return ids, inside

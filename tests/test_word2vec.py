@@ -18,7 +18,7 @@ from datamodules.word_windows import context_windows, keep_probabilities
 from tests.conftest import real_data_dir
 from zoo.errors import DatasetNotFoundError, TextEncodingError, VocabularyError
 from zoo.models.word2vec import Word2Vec, huffman_tree
-from zoo.training import train
+from zoo.training import evaluate, train
 from zoo.word_vectors import WordVectors
 
 QUESTIONS = ": capital-common-countries\nathens greece paris france\nathens greece zzz france\n: family\nboy girl brother sister\n"
@@ -76,7 +76,8 @@ def test_subsampling_and_huffman_tree_are_gensims(gensim_vocab):
         assert points[i, : lengths[i]].tolist() == gensim_vocab.get_vecattr(word, "point").tolist()
 
 
-@pytest.mark.parametrize("architecture,hs,cbow_mean", [("skipgram", False, True), ("cbow", False, True), ("cbow", False, False), ("skipgram", True, True)])
+@pytest.mark.parametrize("architecture,hs,cbow_mean", [("skipgram", False, True), ("cbow", False, True), ("cbow", False, False),
+                                                     ("skipgram", True, True), ("cbow", True, True), ("cbow", True, False)])
 def test_updates_are_the_log_likelihood_gradient(architecture, hs, cbow_mean):
     """Updates are lr * the gradient of the log-likelihood (same noise words), except that CBOW gives
     each context word the hidden vector's whole update for the mean and a 1/count share for the sum, as gensim."""
@@ -91,7 +92,7 @@ def test_updates_are_the_log_likelihood_gradient(architecture, hs, cbow_mean):
     _, valid = context_windows(words, torch.tensor([0, 0, 0, 0, 0, 1, 1, 1]), torch.ones(vocab), window=2, shrink=False)
     noise = model.sample_negatives(len(words), 3) if not hs else None
     model.sample_negatives = lambda count, per, generator=None: noise  # the same noise words in both computations
-    updates = model.gradients(words, valid, lr)
+    updates = model.gradients(model.windows(words, valid), lr)
 
     params = {name: p.detach().clone().requires_grad_() for name, p in model.named_parameters()}
     heads = model._outputs(words)
@@ -178,6 +179,19 @@ def test_a_short_run_trains_logs_and_exports_vectors_gensim_reads(make_cfg, tmp_
     assert "val/analogy_acc" in events.Tags()["scalars"] and "words/s" in events.Tags()["scalars"]
     assert any("neighbours" in tag for tag in events.Tags()["tensors"])
     assert list(out.glob("tensorboard/**/projector_config.pbtxt"))
+
+
+def test_evaluate_rescores_a_checkpoint_without_reading_the_corpus(make_cfg, tmp_path):
+    """evaluate.py takes the vocabulary and counts from the checkpoint: the corpus may be gone."""
+    corpus = small_corpus(tmp_path / "data")
+    cfg = make_cfg("experiment=word2vec_grimm", f"data.path={corpus}", f"data.root={tmp_path / 'data'}", "data.min_count=2",
+                   "data.batch_words=500", "trainer.max_epochs=2", "model.embedding_size=16", "model.hs=true")  # fmt: skip
+    metrics = train(cfg)
+    best = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["best_checkpoint"]
+    corpus.unlink()
+    results = evaluate(make_cfg(f"ckpt_path={best}", f"data_root={tmp_path / 'data'}", name="eval"))
+    assert results["test/analogy_acc"] == pytest.approx(metrics["test/analogy_acc"])
+    assert {"test/analogy/capital-common-countries", "test/analogy/family"} <= set(results)
 
 
 def corpus_module(tmp_path: Path, text: bytes, **kwargs) -> WordCorpusDataModule:

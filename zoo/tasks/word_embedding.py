@@ -23,7 +23,7 @@ from zoo.word_vectors import analogy_correct, groups_for, unit_rows
 
 
 class WordEmbedding(L.LightningModule):
-    """Trains a word2vec model (``gradients(words, valid, lr) -> RowUpdates``).
+    """Trains a word2vec model (``windows(words, valid)``, then ``gradients(run, lr, start, end) -> RowUpdates`` per chunk).
 
     Args:
         model: registry name and builder arguments, e.g. ``{"name": "word2vec", "architecture": "cbow"}``.
@@ -51,11 +51,11 @@ class WordEmbedding(L.LightningModule):
         min_lr: float = 1e-4,
         dense_updates: bool | None = None,
         restrict_vocab: int = 30000,
-        chunk_size: int = 256,
+        chunk_size: int = 512,
         data_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the loggers get the run's config with its final metrics (zoo.training.finish_run)
         self.model = create_model(**model)
         self.automatic_optimization = False
         self.lr0 = lr
@@ -95,8 +95,9 @@ class WordEmbedding(L.LightningModule):
             group["lr"] = lr
         dense = self.hparams.dense_updates if self.hparams.dense_updates is not None else self.device.type != "cpu"
         loss_sum, terms = words.new_zeros((), dtype=torch.float), words.new_zeros((), dtype=torch.float)
+        run = self.model.windows(words, valid)
         for start in range(0, len(words), self.hparams.chunk_size):
-            updates = self.model.gradients(words, valid, lr, start, min(start + self.hparams.chunk_size, len(words)))
+            updates = self.model.gradients(run, lr, start, min(start + self.hparams.chunk_size, len(words)))
             if dense:
                 self._dense_step(updates, optimizer)
             else:
@@ -113,8 +114,9 @@ class WordEmbedding(L.LightningModule):
         self.loss_sum += float(loss_sum)
         self.terms += float(terms)
         check_finite_loss(self, loss)
-        self.log_dict({"train/lr": lr, "words/s": self.epoch_words / max(time.perf_counter() - self.epoch_start, 1e-9)},
-                      on_step=True, on_epoch=False, prog_bar=True)  # fmt: skip
+        if batch_idx % self.trainer.log_every_n_steps == 0:  # Lightning's logging work per call is ~10% of a step
+            self.log_dict({"train/lr": lr, "words/s": self.epoch_words / max(time.perf_counter() - self.epoch_start, 1e-9)},
+                          on_step=True, on_epoch=False, prog_bar=True)  # fmt: skip
         return loss
 
     def _dense_step(self, updates: Any, optimizer: Any) -> None:
