@@ -84,7 +84,7 @@ class ImageClassifier(L.LightningModule):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the loggers get the run's config with its final metrics (zoo.training.finish_run)
         self.model = create_model(**model)
         check_model_fits_data(self.model, model["name"], data_info)
         self.num_classes = int(data_info["num_classes"])

@@ -49,7 +49,7 @@ class LanguageModel(L.LightningModule):
         data_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the loggers get the run's config with its final metrics (zoo.training.finish_run)
         self.model = create_model(**model)
         self.vocab_size = len(data_info["vocabulary"])
         if getattr(self.model, "vocab_size", self.vocab_size) != self.vocab_size:

@@ -100,7 +100,7 @@ class Reconstruction(L.LightningModule):
             raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         if noise not in NOISES:
             raise ValueError(f"unknown noise {noise!r}; choose one of {', '.join(NOISES)}")
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # the loggers get the run's config with its final metrics (zoo.training.finish_run)
         self.model = create_model(**model)
         check_autoencoder_fits_data(self.model, model["name"], data_info)
         if compile:
