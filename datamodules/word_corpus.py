@@ -197,23 +197,27 @@ class WordCorpusDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.analogies is not None:
             return
-        if self.words is None or self.ids is None:
-            sentences = self.sentences()
-            if self.words is None:
-                self.words, self.counts = self._vocabulary(sentences)
-            index = {word: i for i, word in enumerate(self.words)}
-            self.ids, self.sentence_ids = encode_sentences(sentences, index, self.max_sentence_length)
-            if self.counts is None:
-                self.counts = torch.bincount(self.ids, minlength=len(self.words)).tolist()
-            if len(self.ids) <= self.window:
-                raise VocabularyError(
-                    f"corpus {self.name!r} has {len(self.ids)} words of the vocabulary, not more than the window"
-                    f" ({self.window}): give a longer text, or lower data.window or data.min_count"
-                )
+        if self.words is None or self.counts is None:  # with a trained model's vocabulary, the corpus is read only to train
+            self._encode()
         self.analogies = encode_analogies(read_analogies(self._analogy_file()), self.words, self.restrict)
         skipped, total = sum(self.analogies.skipped), len(self.analogies.questions) + sum(self.analogies.skipped)
         log.info("%s: %d words, vocabulary %d; %d of %d analogy questions skipped (words outside the %d most frequent)",
-                 self.name, len(self.ids), len(self.words), skipped, total, self.restrict)  # fmt: skip
+                 self.name, sum(self.counts), len(self.words), skipped, total, self.restrict)  # fmt: skip
+
+    def _encode(self) -> None:
+        """Read the corpus: its vocabulary (unless given) and its words as ids."""
+        sentences = self.sentences()
+        if self.words is None:
+            self.words, self.counts = self._vocabulary(sentences)
+        index = {word: i for i, word in enumerate(self.words)}
+        self.ids, self.sentence_ids = encode_sentences(sentences, index, self.max_sentence_length)
+        if self.counts is None:
+            self.counts = torch.bincount(self.ids, minlength=len(self.words)).tolist()
+        if len(self.ids) <= self.window:
+            raise VocabularyError(
+                f"corpus {self.name!r} has {len(self.ids)} words of the vocabulary, not more than the window"
+                f" ({self.window}): give a longer text, or lower data.window or data.min_count"
+            )
 
     @property
     def info(self) -> WordCorpusInfo:
@@ -224,6 +228,8 @@ class WordCorpusDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
+        if self.ids is None:
+            self._encode()
         keep = keep_probabilities(torch.tensor(self.counts), self.sample)
         runs = WordRuns(self.ids, self.sentence_ids, keep, self.window, self.shrink, self.batch_words)
         return DataLoader(runs, batch_size=None, shuffle=False)
