@@ -136,13 +136,24 @@ class StartFrom(L.Callback):
         pl_module.model.load_state_dict(self.weights)
 
 
+class BestValidation(L.Callback):
+    """The lowest validation perplexity of the run (the peer reports its best epoch's, and both test the best weights)."""
+
+    def __init__(self) -> None:
+        self.ppl = math.inf
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and "val/ppl" in trainer.callback_metrics:
+            self.ppl = min(self.ppl, float(trainer.callback_metrics["val/ppl"]))
+
+
 def ours(args: argparse.Namespace, log_dir: Path, initial: dict[str, torch.Tensor]) -> tuple[float, float, float]:
-    meter = TrainThroughput()
+    meter, best = TrainThroughput(), BestValidation()
     overrides = ["experiment=lstm_word_grimm", f"data.path={args.corpus}", f"data.name={args.corpus}", f"data.root={args.data_dir}",
                  f"model.hidden_size={args.size}", f"model.embedding_size={args.size}", f"model.dropout={args.dropout}",
                  f"model.tie_weights={args.tied}", f"trainer.max_epochs={args.epochs}", f"seed={args.seed}"]  # fmt: skip
-    metrics = train(compose_config("train", overrides, log_dir / "ours"), extra_callbacks=[meter, StartFrom(initial)])
-    return meter.rate, metrics["val/ppl"], metrics["test/ppl"]
+    metrics = train(compose_config("train", overrides, log_dir / "ours"), extra_callbacks=[meter, best, StartFrom(initial)])
+    return meter.rate, best.ppl, metrics["test/ppl"]
 
 
 def main() -> None:
