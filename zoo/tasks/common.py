@@ -12,7 +12,9 @@ from hydra.utils import instantiate
 from zoo.errors import NonFiniteLossError
 
 
-def check_finite_loss(module: L.LightningModule, loss: torch.Tensor) -> None:
+def check_finite_loss(
+    module: L.LightningModule, loss: torch.Tensor, remedy: str = "lower optimizer.lr or set trainer.gradient_clip_val"
+) -> None:
     """Raise ``NonFiniteLossError`` (on every process at once) when the training loss is NaN or inf."""
     finite = bool(torch.isfinite(loss))
     if module.trainer.world_size > 1:
@@ -20,8 +22,8 @@ def check_finite_loss(module: L.LightningModule, loss: torch.Tensor) -> None:
     if not finite:
         raise NonFiniteLossError(
             f"training loss became {loss.item()} at epoch {module.current_epoch}, step {module.global_step};"
-            " stopped without saving, so the last good checkpoint stays: lower optimizer.lr or set"
-            " trainer.gradient_clip_val, then resume with ckpt_path=<run>/checkpoints/last.ckpt"
+            f" stopped without saving, so the last good checkpoint stays: {remedy},"
+            " then resume with ckpt_path=<run>/checkpoints/last.ckpt"
         )
 
 

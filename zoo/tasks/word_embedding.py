@@ -34,10 +34,12 @@ class WordEmbedding(L.LightningModule):
         min_lr: the rate at the end of the last epoch (``min_alpha``).
         dense_updates: apply updates through dense gradients and a fused SGD step (default: on GPU only).
         restrict_vocab: analogies are answered among this many most frequent words (gensim's 30,000).
-        chunk_size: centres whose updates are computed together from the same vectors. word2vec applies
-            each pair's update before the next pair; the larger the chunk, the staler the vectors (a
-            10,000-word chunk diverges on Grimm; with 256 centres, 3 epochs reach 5.6% analogy accuracy there,
-            gensim 5.6-8.2% over 3 seeds).
+        chunk_size: centres whose updates are computed together from the same vectors (default: 512 with
+            negative sampling only, 128 with hierarchical softmax). word2vec applies each pair's update
+            before the next pair; the larger the chunk, the staler the vectors. A row that many pairs of
+            a chunk share gets their summed updates at once: the Huffman tree's root is on every path, so
+            hierarchical softmax diverges with 512 centres on WikiText-2 and needs smaller chunks
+            (benchmarks/word2vec_vs_gensim.py; with negative sampling 512 scores as 256 there and on Grimm).
         data_config: the data module's config, kept in checkpoints.
     """
 
@@ -51,12 +53,13 @@ class WordEmbedding(L.LightningModule):
         min_lr: float = 1e-4,
         dense_updates: bool | None = None,
         restrict_vocab: int = 30000,
-        chunk_size: int = 512,
+        chunk_size: int | None = None,
         data_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)  # the loggers get the run's config with its final metrics (zoo.training.finish_run)
         self.model = create_model(**model)
+        self.chunk_size = chunk_size or (128 if self.model.hs else 512)
         self.automatic_optimization = False
         self.lr0 = lr
         self.register_buffer("groups", groups_for(data_info["words"], restrict_vocab), persistent=False)
@@ -96,8 +99,8 @@ class WordEmbedding(L.LightningModule):
         dense = self.hparams.dense_updates if self.hparams.dense_updates is not None else self.device.type != "cpu"
         loss_sum, terms = words.new_zeros((), dtype=torch.float), words.new_zeros((), dtype=torch.float)
         run = self.model.windows(words, valid)
-        for start in range(0, len(words), self.hparams.chunk_size):
-            updates = self.model.gradients(run, lr, start, min(start + self.hparams.chunk_size, len(words)))
+        for start in range(0, len(words), self.chunk_size):
+            updates = self.model.gradients(run, lr, start, min(start + self.chunk_size, len(words)))
             if dense:
                 self._dense_step(updates, optimizer)
             else:
@@ -113,7 +116,7 @@ class WordEmbedding(L.LightningModule):
         loss = loss_sum / terms.clamp(min=1)
         self.loss_sum += float(loss_sum)
         self.terms += float(terms)
-        check_finite_loss(self, loss)
+        check_finite_loss(self, loss, remedy="lower task.lr or task.chunk_size")
         if batch_idx % self.trainer.log_every_n_steps == 0:  # Lightning's logging work per call is ~10% of a step
             self.log_dict({"train/lr": lr, "words/s": self.epoch_words / max(time.perf_counter() - self.epoch_start, 1e-9)},
                           on_step=True, on_epoch=False, prog_bar=True)  # fmt: skip
