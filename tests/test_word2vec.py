@@ -15,7 +15,7 @@ from gensim.models import Word2Vec as GensimWord2Vec
 import zoo
 from datamodules import WordCorpusDataModule
 from datamodules.word_windows import context_windows, keep_probabilities
-from tests.conftest import real_data_dir
+from tests.conftest import real_data_dir, run_script
 from zoo.errors import DatasetNotFoundError, TextEncodingError, VocabularyError
 from zoo.models.word2vec import Word2Vec, huffman_tree
 from zoo.training import evaluate, train
@@ -192,6 +192,15 @@ def test_evaluate_rescores_a_checkpoint_without_reading_the_corpus(make_cfg, tmp
     results = evaluate(make_cfg(f"ckpt_path={best}", f"data_root={tmp_path / 'data'}", name="eval"))
     assert results["test/analogy_acc"] == pytest.approx(metrics["test/analogy_acc"])
     assert {"test/analogy/capital-common-countries", "test/analogy/family"} <= set(results)
+
+
+def test_several_processes_are_refused_in_one_line(tmp_path):
+    """DDP could not average word2vec's in-place updates: the run stops before training, saying what to use."""
+    corpus = small_corpus(tmp_path / "data")
+    result = run_script("train.py", "experiment=word2vec_grimm", "trainer=ddp_cpu", f"data.path={corpus}", f"data.root={tmp_path / 'data'}",
+                        "data.min_count=2", f"paths.log_dir={tmp_path / 'logs'}", timeout=300)  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "error: word2vec trains in one process, not 2: use trainer=cpu or trainer=gpu" in result.stderr
 
 
 def corpus_module(tmp_path: Path, text: bytes, **kwargs) -> WordCorpusDataModule:

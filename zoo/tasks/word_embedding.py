@@ -17,6 +17,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from zoo.errors import UnsupportedOperationError
 from zoo.registry import create_model
 from zoo.tasks.common import check_finite_loss
 from zoo.word_vectors import analogy_correct, groups_for, unit_rows
@@ -77,6 +78,14 @@ class WordEmbedding(L.LightningModule):
 
     def forward(self, words: torch.Tensor) -> torch.Tensor:
         return self.model(words)
+
+    def setup(self, stage: str) -> None:
+        """word2vec trains in one process: its updates are applied in place, not through gradients DDP could average."""
+        if stage == "fit" and self.trainer.world_size > 1:
+            raise UnsupportedOperationError(
+                f"word2vec trains in one process, not {self.trainer.world_size}: use trainer=cpu or trainer=gpu"
+                " (one GPU trains it with dense updates)"
+            )
 
     # --- training ------------------------------------------------------------------------------
     def learning_rate(self) -> float:
