@@ -17,6 +17,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.allocator import keep_freed_memory
 from zoo.checkpoint import read_checkpoint
 from zoo.errors import ModelDataMismatchError
 from zoo.registry import get_model_entry
@@ -84,6 +85,8 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
 
     ``extra_callbacks`` join the configured ones (for programs that drive training, like benchmarks).
     """
+    if cfg.get("keep_freed_memory", True):
+        keep_freed_memory()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     if cfg.get("ckpt_path"):
