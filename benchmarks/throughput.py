@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import lightning as L
@@ -16,13 +17,16 @@ class TrainThroughput(L.Callback):
 
     def __init__(self) -> None:
         self.seconds, self.items, self._start, self._last = 0.0, 0, 0.0, 0.0
+        self.step_seconds: list[float] = []  # from one batch's end to the next's (the first: from the epoch's start)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start = time.perf_counter()
+        self._start = self._last = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.items += batch[1].numel()
-        self._last = time.perf_counter()
+        now = time.perf_counter()
+        self.step_seconds.append(now - self._last)
+        self._last = now
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.seconds += self._last - self._start
@@ -30,3 +34,8 @@ class TrainThroughput(L.Callback):
     @property
     def rate(self) -> float:
         return self.items / self.seconds
+
+    @property
+    def median_step(self) -> float:
+        """The median step's seconds: steady against bursts of load from other machines sharing the host."""
+        return statistics.median(self.step_seconds)
