@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import statistics
 import time
 
@@ -18,18 +19,22 @@ class TrainThroughput(L.Callback):
     def __init__(self) -> None:
         self.seconds, self.items, self._start, self._last = 0.0, 0, 0.0, 0.0
         self.step_seconds: list[float] = []  # from one batch's end to the next's (the first: from the epoch's start)
+        self.page_faults, self._faults_at_start, self._faults_at_last = 0, 0, 0  # minor faults (pages mapped in) while training
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = self._last = time.perf_counter()
+        self._faults_at_start = self._faults_at_last = minor_page_faults()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.items += batch[1].numel()
         now = time.perf_counter()
         self.step_seconds.append(now - self._last)
         self._last = now
+        self._faults_at_last = minor_page_faults()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.seconds += self._last - self._start
+        self.page_faults += self._faults_at_last - self._faults_at_start
 
     @property
     def rate(self) -> float:
@@ -39,3 +44,12 @@ class TrainThroughput(L.Callback):
     def median_step(self) -> float:
         """The median step's seconds: steady against bursts of load from other machines sharing the host."""
         return statistics.median(self.step_seconds)
+
+    @property
+    def faults_per_step(self) -> float:
+        return self.page_faults / max(len(self.step_seconds), 1)
+
+
+def minor_page_faults() -> int:
+    """This process's minor page faults so far: pages the kernel mapped in (e.g. freed memory coming back)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

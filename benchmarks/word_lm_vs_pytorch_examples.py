@@ -33,7 +33,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.throughput import TrainThroughput  # noqa: E402
+from benchmarks.throughput import TrainThroughput, minor_page_faults  # noqa: E402
 from datamodules import TextDataModule  # noqa: E402
 from zoo.allocator import keep_freed_memory  # noqa: E402
 from zoo.config import compose_config  # noqa: E402
@@ -96,7 +96,7 @@ class ExamplesLoop:
         self.model.load_state_dict(initial)  # the same starting weights as ours (the parameter names are the same)
         self.criterion = nn.NLLLoss()
         self.lr, self.best_val, self.best_state = 20.0, None, None
-        self.seconds, self.tokens, self.steps = 0.0, 0, []
+        self.seconds, self.tokens, self.steps, self.page_faults = 0.0, 0, [], 0
 
     def evaluate(self, source: torch.Tensor) -> float:
         model = self.model
@@ -114,7 +114,7 @@ class ExamplesLoop:
         model = self.model
         model.train()
         hidden = model.init_hidden(20)
-        start = time.perf_counter()
+        start, faults = time.perf_counter(), minor_page_faults()
         for i in range(0, self.train_data.size(0) - 1, 35):
             step_start = time.perf_counter()
             data, targets = get_batch(self.train_data, i, 35)
@@ -129,16 +129,19 @@ class ExamplesLoop:
             self.tokens += targets.numel()
             self.steps.append(time.perf_counter() - step_start)
         self.seconds += time.perf_counter() - start
+        self.page_faults += minor_page_faults() - faults
         val_loss = self.evaluate(self.val_data)
         if self.best_val is None or val_loss < self.best_val:
             self.best_val, self.best_state = val_loss, {k: v.clone() for k, v in model.state_dict().items()}
         else:
             self.lr /= 4.0
 
-    def result(self) -> tuple[float, float, float, float]:
-        """Tokens/s, the median step's seconds, the best validation perplexity, the test perplexity of the best weights."""
+    def result(self) -> tuple[float, float, float, float, float]:
+        """Tokens/s, the median step's seconds, page faults a step, the best validation perplexity, the test
+        perplexity of the best weights."""
         self.model.load_state_dict(self.best_state)
-        return self.tokens / self.seconds, statistics.median(self.steps), math.exp(self.best_val), math.exp(self.evaluate(self.test_data))
+        return (self.tokens / self.seconds, statistics.median(self.steps), self.page_faults / len(self.steps),
+                math.exp(self.best_val), math.exp(self.evaluate(self.test_data)))  # fmt: skip
 
 
 def peer_process(connection, ids, vocab, args, initial) -> None:
@@ -198,13 +201,14 @@ class BestValidation(L.Callback):
 
 
 def ours(args: argparse.Namespace, log_dir: Path, initial: dict[str, torch.Tensor],
-         lockstep: L.Callback) -> tuple[float, float, float, float]:  # fmt: skip
+         lockstep: L.Callback) -> tuple[float, float, float, float, float]:  # fmt: skip
     meter, best = TrainThroughput(), BestValidation()
     overrides = ["experiment=lstm_word_grimm", f"data.path={args.corpus}", f"data.name={args.corpus}", f"data.root={args.data_dir}",
                  f"model.hidden_size={args.size}", f"model.embedding_size={args.size}", f"model.dropout={args.dropout}",
-                 f"model.tie_weights={args.tied}", f"trainer.max_epochs={args.epochs}", f"seed={args.seed}"]  # fmt: skip
+                 f"model.tie_weights={args.tied}", f"trainer.max_epochs={args.epochs}", f"seed={args.seed}",
+                 f"keep_freed_memory={not args.ours_default_allocator}"]  # fmt: skip
     metrics = train(compose_config("train", overrides, log_dir / "ours"), extra_callbacks=[lockstep, meter, best, StartFrom(initial)])
-    return meter.rate, meter.median_step, best.ppl, metrics["test/ppl"]
+    return meter.rate, meter.median_step, meter.faults_per_step, best.ppl, metrics["test/ppl"]
 
 
 def main() -> None:
@@ -218,6 +222,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1111)
     parser.add_argument("--peer-keeps-freed-memory", action="store_true",
                         help="give the peer our allocator setting too (zoo/allocator.py; train.py's keep_freed_memory)")
+    parser.add_argument("--ours-default-allocator", action="store_true", help="run ours with keep_freed_memory=false")
     args = parser.parse_args()
     args.threads = torch.get_num_threads()
     data = TextDataModule(path=args.corpus, root=args.data_dir, level="word")
@@ -241,9 +246,9 @@ def main() -> None:
           f" {args.epochs} epochs, seed {args.seed}, epochs in lockstep, peer's allocator:"
           f" {'keeps freed memory' if args.peer_keeps_freed_memory else 'glibc default'},"
           f" torch threads {torch.get_num_threads()}")  # fmt: skip
-    print("| loop | train tokens/s | median step | val ppl | test ppl |\n|---|---:|---:|---:|---:|")
-    for name, (speed, step, val, test) in (("pytorch/examples word_language_model loop", peer), ("zoo train.py stack", our)):
-        print(f"| {name} | {speed:,.0f} | {step * 1000:.1f} ms | {val:.2f} | {test:.2f} |")
+    print("| loop | train tokens/s | median step | page faults a step | val ppl | test ppl |\n|---|---:|---:|---:|---:|---:|")
+    for name, (speed, step, faults, val, test) in (("pytorch/examples word_language_model loop", peer), ("zoo train.py stack", our)):
+        print(f"| {name} | {speed:,.0f} | {step * 1000:.1f} ms | {faults:,.0f} | {val:.2f} | {test:.2f} |")
     print(f"\nratio (zoo / pytorch/examples): {our[0] / peer[0]:.3f}x in tokens/s, {peer[1] / our[1]:.3f}x in median step"
           f" (steady against bursts of load from the host's other machines)")  # fmt: skip
 

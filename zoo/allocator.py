@@ -2,12 +2,13 @@
 
 glibc's malloc hands large blocks (from 128 KiB, its threshold growing up to 32 MiB as it goes) to
 the kernel with ``mmap`` and returns them on ``free``; the heap is trimmed too. A training step
-allocates and frees the same large tensors every time (a word-level LSTM's logits and their
-gradients: tens of MiB), so each step maps fresh zeroed pages back in: about 10,000 page faults a
-step for the 200-unit LSTM of ``benchmarks/word_lm_vs_pytorch_examples.py`` here, a fifth of its
-time. PyTorch's CPU performance guide answers this with tcmalloc or jemalloc through
-``LD_PRELOAD``; raising glibc's own mmap and trim thresholds (``mallopt``) does the same without a
-dependency. The price: memory the run freed stays with the process (its peak) until it ends.
+allocates and frees the same large tensors every time, so a block above the threshold is mapped
+in afresh, page by page, on every step: a 64 MiB tensor costs 16,000 page faults each time by
+default and none with this setting (tests/test_allocator.py). WikiText-2's word model meets this:
+its logits for one batch (700 tokens by 33,278 words) are 93 MB. PyTorch's CPU performance guide
+answers this with tcmalloc or jemalloc through ``LD_PRELOAD``; raising glibc's own mmap and trim
+thresholds (``mallopt``) does the same without a dependency. The price: memory the run freed stays
+with the process (its peak) until it ends. ``keep_freed_memory: false`` in the config turns it off.
 """
 
 from __future__ import annotations
