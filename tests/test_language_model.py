@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import lightning as L
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -279,3 +280,34 @@ def test_language_models_and_image_data_do_not_mix(make_cfg, tmp_path):
         with pytest.raises(ModelDataMismatchError, match=f"model '{model}' is a .* model for") as error:
             build_task(cfg, build_datamodule(cfg.data))
         assert "\n" not in str(error.value)
+
+
+def test_tensorboard_train_loss_is_the_loss_of_the_step_it_is_drawn_at(make_cfg, tmp_path):
+    """Loss and gradient norms are logged only on the batches the logger writes: each point is that batch's, not an older one's."""
+
+    class Record(L.Callback):
+        def __init__(self) -> None:
+            self.losses: list[float] = []
+            self.grad_norms: list[float] = []
+
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+            self.grad_norms.append(float(torch.linalg.vector_norm(pl_module.model.decoder.weight.grad)))
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            self.losses.append(float(outputs["loss"]))
+
+    corpus = write_text(tmp_path / "t.txt")
+    record = Record()
+    cfg = make_cfg("model=rnn_lm", "data=text_file", f"data.path={corpus}", "data.seq_len=8", "data.batch_size=4",
+                   "model.hidden_size=16", "model.num_layers=1", "trainer.max_epochs=2", "trainer.log_every_n_steps=3",
+                   "test=false")  # fmt: skip
+    train(cfg, extra_callbacks=[record])
+    folder = next(Path(cfg.paths.output_dir).glob("tensorboard/**/events.out.tfevents.*")).parent
+    events = EventAccumulator(str(folder)).Reload()
+    per_epoch = len(record.losses) // 2
+    epoch_ends = {per_epoch - 1, 2 * per_epoch - 1}  # where the epoch's mean train/loss is drawn, under the same tag
+    losses = {e.step: e.value for e in events.Scalars("train/loss") if e.step % 3 == 2 or e.step not in epoch_ends}
+    norms = {e.step: e.value for e in events.Scalars("grad_norm/model.decoder.weight")}
+    assert len(losses) >= 4 and set(losses) == set(norms) == {step for step in range(len(record.losses)) if step % 3 == 2}
+    assert all(value == pytest.approx(record.losses[step], rel=1e-6) for step, value in losses.items())
+    assert all(value == pytest.approx(record.grad_norms[step], rel=1e-5) for step, value in norms.items())

@@ -13,6 +13,8 @@ from lightning.pytorch.utilities import grad_norm, rank_zero_only
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
+from zoo.tasks.common import logger_writes_this_batch
+
 
 def tensorboard_writers(trainer: L.Trainer) -> list[SummaryWriter]:
     """The SummaryWriters of the trainer's TensorBoard loggers (none on ranks other than 0)."""
@@ -32,14 +34,14 @@ class GradientNormLogger(L.Callback):
 
     With a deep sigmoid MLP these curves show the vanishing gradient: the first layers' norms
     sit orders of magnitude under the last ones, where a ReLU network keeps them level.
-    Computed every ``trainer.log_every_n_steps`` optimiser steps (before clipping).
+    Computed on the batches the loggers write (every ``trainer.log_every_n_steps``), before clipping.
     """
 
     def __init__(self, norm_type: float = 2.0) -> None:
         self.norm_type = norm_type
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any) -> None:
-        if trainer.global_step % trainer.log_every_n_steps:
+        if not logger_writes_this_batch(pl_module):
             return
         norms = grad_norm(pl_module, norm_type=self.norm_type)
         prefix = f"grad_{float(self.norm_type)}_norm"

@@ -21,7 +21,7 @@ from torchmetrics import MeanMetric
 from zoo.errors import ModelDataMismatchError
 from zoo.models.language_model import State, detach_state
 from zoo.registry import create_model
-from zoo.tasks.common import check_finite_loss, configure_optimizers
+from zoo.tasks.common import check_finite_loss, configure_optimizers, logger_writes_this_batch
 
 
 class LanguageModel(L.LightningModule):
@@ -78,8 +78,7 @@ class LanguageModel(L.LightningModule):
         self.state = detach_state(state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
         self.losses[f"{split}_loss"].update(loss.detach(), weight=targets.numel())
-        if split == "train" and self.global_step % self.trainer.log_every_n_steps == 0:
-            # only on the steps the logger writes: Lightning's per-call logging work is ~10% of a small model's step
+        if split == "train" and logger_writes_this_batch(self):
             self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 

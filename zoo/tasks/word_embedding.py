@@ -19,7 +19,7 @@ import torch
 
 from zoo.errors import UnsupportedOperationError
 from zoo.registry import create_model
-from zoo.tasks.common import check_finite_loss
+from zoo.tasks.common import check_finite_loss, logger_writes_this_batch
 from zoo.word_vectors import analogy_correct, groups_for, unit_rows
 
 
@@ -126,7 +126,7 @@ class WordEmbedding(L.LightningModule):
         self.loss_sum += float(loss_sum)
         self.terms += float(terms)
         check_finite_loss(self, loss, remedy="lower task.lr or task.chunk_size")
-        if batch_idx % self.trainer.log_every_n_steps == 0:  # Lightning's logging work per call is ~10% of a step
+        if logger_writes_this_batch(self):
             self.log_dict({"train/lr": lr, "words/s": self.epoch_words / max(time.perf_counter() - self.epoch_start, 1e-9)},
                           on_step=True, on_epoch=False, prog_bar=True)  # fmt: skip
         return loss
