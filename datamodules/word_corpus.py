@@ -85,7 +85,7 @@ class WordCorpusDataModule(L.LightningDataModule):
         eval_batch_size: analogy questions per evaluation batch.
         cache_dir: where the vocabulary is written (and read back from, when it matches).
         encoding: of the text files.
-        vocabulary, counts: a trained model's (evaluation); the corpus is then only read for its questions.
+        words, counts: a trained model's vocabulary and counts (evaluation); the corpus is then only read for its questions.
     """
 
     def __init__(
@@ -105,7 +105,7 @@ class WordCorpusDataModule(L.LightningDataModule):
         eval_batch_size: int = 1024,
         cache_dir: str | Path | None = None,
         encoding: str = "utf-8",
-        vocabulary: list[str] | None = None,
+        words: list[str] | None = None,
         counts: list[int] | None = None,
     ) -> None:
         super().__init__()
@@ -119,7 +119,7 @@ class WordCorpusDataModule(L.LightningDataModule):
         self.max_sentence_length, self.analogy_path, self.restrict = max_sentence_length, analogy_path, restrict_vocab
         self.eval_batch_size, self.encoding = eval_batch_size, encoding
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.words, self.counts = vocabulary, counts
+        self.words, self.counts = words, counts
         self.ids: torch.Tensor | None = None
         self.analogies: AnalogyQuestions | None = None
 

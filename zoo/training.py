@@ -153,11 +153,8 @@ def finish_run(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], b
 
 
 def fixed_by_model(data_info: dict[str, Any]) -> dict[str, Any]:
-    """Data-module arguments a trained model fixes: its input size, or its vocabulary (word2vec's with its counts)."""
-    fixed = {key: data_info[key] for key in ("image_size", "vocabulary") if key in data_info}
-    if data_info.get("modality") == "word_corpus":
-        fixed.update(vocabulary=data_info["words"], counts=data_info["counts"])
-    return fixed
+    """Data-module arguments a trained model fixes: its input size, or its vocabulary (word2vec's: words and counts)."""
+    return {key: data_info[key] for key in ("image_size", "vocabulary", "words", "counts") if key in data_info}
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
