@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from datamodules.vocabulary import read_text_file
 from zoo.errors import VocabularyError
 
 Section = tuple[str, list[tuple[str, str, str, str]]]
@@ -19,7 +20,7 @@ Section = tuple[str, list[tuple[str, str, str, str]]]
 def read_analogies(path: str | Path) -> list[Section]:
     """The sections of an analogy file, each ``(name, [(a, b, c, d), ...])``."""
     sections: list[Section] = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text_file(Path(path)).splitlines(), start=1):
         if line.startswith(":"):
             sections.append((line[1:].strip(), []))
         elif line.strip():

@@ -9,6 +9,8 @@ with a checkpoint (its settings and normalisation sit in the ``DataInfo``), so
 
 from __future__ import annotations
 
+import io
+import struct
 import wave
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,13 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo.errors import ZooError
+from zoo.errors import DataFileError, first_line
 
 FEATURES = ("mfcc", "logmel")
 LOG_FLOOR = 1e-6  # added to mel power before the log: digital silence (padding) sits at log(1e-6)
 
 
-class AudioDataError(ZooError, ValueError):
+class AudioDataError(DataFileError):
     """An audio file in a format we do not read, or a recording longer than allowed."""
 
 
@@ -39,18 +41,31 @@ def require_torchaudio() -> Any:
     return torchaudio
 
 
+SAMPLE_RATES = (1000, 768_000)  # the plausible range, in Hz: a rate outside it is a corrupt header
+
+
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """The int16 samples and the sample rate of a 16-bit PCM mono WAV file (standard library only)."""
+    """The int16 samples and the sample rate of a 16-bit PCM mono WAV file (standard library only), or one
+    line naming the file: unreadable, another format, an implausible rate, truncated or empty."""
     try:
-        with wave.open(str(path), "rb") as handle:
+        with wave.open(io.BytesIO(Path(path).read_bytes()), "rb") as handle:  # in memory: a huge size field reserves nothing
             channels, width, rate = handle.getnchannels(), handle.getsampwidth(), handle.getframerate()
-            frames = handle.readframes(handle.getnframes())
-    except (wave.Error, EOFError, OSError) as error:
-        raise AudioDataError(f"{path} is not a readable WAV file ({error}): delete or replace it") from None
+            count = handle.getnframes()
+            frames = handle.readframes(count)
+    except (wave.Error, EOFError, OSError, RuntimeError, ValueError, struct.error) as error:
+        reason = first_line(error) if str(error).strip() else f"its chunks are cut short or malformed, {type(error).__name__}"
+        raise AudioDataError(f"{path} is not a readable WAV file ({reason}): delete or replace it") from None
     if channels != 1 or width != 2:
         raise AudioDataError(
             f"{path} has {channels} channel(s) of {8 * width}-bit samples; only 16-bit PCM mono WAV is read:"
             " convert it (e.g. sox in.wav -b 16 -c 1 out.wav) or remove it"
+        )
+    if not SAMPLE_RATES[0] <= rate <= SAMPLE_RATES[1]:
+        raise AudioDataError(f"{path} declares a sample rate of {rate} Hz: its header is corrupt; delete or replace it")
+    if len(frames) != 2 * count or not count:
+        raise AudioDataError(
+            f"{path} holds {len(frames) // 2} of the {count} samples its header declares: the file is truncated or"
+            " empty; delete or replace it"
         )
     return np.frombuffer(frames, dtype="<i2").astype(np.int16), rate
 

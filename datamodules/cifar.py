@@ -7,8 +7,12 @@ horizontal flip), done per batch on the training device.
 
 from __future__ import annotations
 
+import _codecs
+import io
 import pickle
+import pickletools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,6 +20,12 @@ import torchvision
 
 from datamodules.files import FileDataModule
 from datamodules.in_memory import ImageArrays
+from zoo.errors import DataFileError, first_line
+
+try:  # numpy 2 (the pickles of numpy 1, like the official batches, name numpy.core, which numpy 2 keeps as a shim)
+    from numpy._core import multiarray, numeric
+except ImportError:  # pragma: no cover - numpy 1
+    from numpy.core import multiarray, numeric
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR100_CLASSES = (
@@ -29,18 +39,86 @@ CIFAR100_CLASSES = (
 ).split()
 
 
-def read_cifar_batch(path: Path, label_key: str) -> ImageArrays:
-    """One pickled batch: ``data`` is N x 3072 uint8 (R, G, B planes of 32x32), labels a list."""
+REDOWNLOAD = "delete it and download it again"
+
+
+def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+    """numpy's ``_reconstruct`` as ``ndarray.__reduce__`` calls it: an empty array, filled by its state next."""
+    if subtype is not np.ndarray or not isinstance(shape, tuple) or shape != (0,):
+        raise pickle.UnpicklingError(f"_reconstruct{(subtype, shape)!r} is not how numpy pickles an array")
+    return multiarray._reconstruct(np.ndarray, shape, dtype)
+
+
+_ARRAY_GLOBALS = {"_reconstruct": _reconstruct, "scalar": multiarray.scalar, "_frombuffer": numeric._frombuffer}
+SAFE_GLOBALS = {
+    **{(f"numpy.{core}.{module}", name): value for core in ("core", "_core") for module in ("multiarray", "numeric")
+       for name, value in _ARRAY_GLOBALS.items()},  # fmt: skip
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _codecs.encode,  # bytes in a protocol-2 pickle written by Python 3
+}
+
+
+class HoldsCodeError(pickle.UnpicklingError):
+    """A pickle that names a callable other than numpy's array reconstruction."""
+
+
+class ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain data and numpy arrays only: any other global (``os.system``...) is refused, not run."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in SAFE_GLOBALS:
+            raise HoldsCodeError(f"{module}.{name}")
+        return SAFE_GLOBALS[(module, name)]
+
+
+def check_pickle_sizes(data: bytes) -> None:
+    """Walk the opcodes without running them: every counted string must fit in ``data`` and every memo
+    index stay below the opcode count, so that unpickling never reserves more memory than the file holds."""
+    for count, (opcode, argument, _) in enumerate(pickletools.genops(data)):
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and not 0 <= argument <= count:
+            raise ValueError(f"memo index {argument} at opcode {count}")
+        if opcode.name == "FRAME" and argument > len(data):
+            raise ValueError(f"a frame of {argument} bytes in {len(data)}")
+
+
+def load_pickle(path: Path, what: str) -> Any:
+    """A pickle of plain data and numpy arrays, or one line: code in it is refused and never run."""
     try:
-        with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="latin1")
-        data = np.asarray(batch["data"], dtype=np.uint8)
-        labels = np.asarray(batch[label_key], dtype=np.int64)
-    except (OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError, TypeError) as error:
-        raise ValueError(f"{path} is not a readable CIFAR batch ({error!r}); delete it and download it again") from None
-    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise ValueError(f"{path} holds data of shape {data.shape} for {len(labels)} labels: delete it and download it again")
-    return ImageArrays(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), torch.from_numpy(labels))
+        data = path.read_bytes()
+        check_pickle_sizes(data)
+        return ArrayUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except HoldsCodeError as error:
+        raise DataFileError(
+            f"{path} holds code ({error}), not only a {what}'s arrays: it was refused and not run; delete it and"
+            " download the official files again"
+        ) from None
+    except Exception as error:  # the unpickler and numpy raise many kinds for corrupt data
+        reason = f"{type(error).__name__}: {first_line(error)}"
+        raise DataFileError(f"{path} is not a readable {what} ({reason}); {REDOWNLOAD}") from None
+
+
+def read_cifar_batch(path: Path, label_key: str, num_classes: int = 100) -> ImageArrays:
+    """One pickled batch: ``data`` is N x 3072 uint8 (R, G, B planes of 32x32), labels a list of class indices."""
+    batch = load_pickle(path, "CIFAR batch")
+    data = batch.get("data") if isinstance(batch, dict) else None
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        shown = f"{data.dtype} of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataFileError(f"{path} is not a readable CIFAR batch (its data is {shown}, not N x 3072 uint8); {REDOWNLOAD}")
+    labels = batch.get(label_key)
+    try:
+        labels = np.asarray(labels) if isinstance(labels, (list, np.ndarray)) else None
+    except (TypeError, ValueError, OverflowError):  # ragged or odd lists
+        labels = None
+    if labels is None or labels.dtype.kind not in "iu" or labels.ndim != 1 or len(labels) != len(data):
+        raise DataFileError(
+            f"{path} is not a readable CIFAR batch (no list of {len(data)} integer {label_key}); {REDOWNLOAD}"
+        )
+    if len(labels) and not 0 <= labels.min() <= labels.max() < num_classes:
+        raise DataFileError(
+            f"{path} holds {label_key} outside 0-{num_classes - 1} (from {labels.min()} to {labels.max()}): {REDOWNLOAD}"
+        )
+    return ImageArrays(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), torch.from_numpy(labels.astype(np.int64)))
 
 
 class CIFAR10DataModule(FileDataModule):
@@ -67,13 +145,14 @@ class CIFAR10DataModule(FileDataModule):
 
     def load_arrays(self) -> tuple[ImageArrays, ImageArrays]:
         files = self.locate_files()
-        with open(files[self.meta_file], "rb") as handle:
-            names = pickle.load(handle, encoding="latin1")[self.meta_key]
-        if list(names) != self.class_names:
-            raise ValueError(f"{files[self.meta_file]} names other classes than {self.name}'s: is it the right data set?")
-        parts = [read_cifar_batch(files[name], self.label_key) for name in self.train_files]
+        meta = load_pickle(files[self.meta_file], "CIFAR meta file")
+        names = meta.get(self.meta_key) if isinstance(meta, dict) else None
+        if not isinstance(names, list) or names != self.class_names:
+            raise DataFileError(f"{files[self.meta_file]} names other classes than {self.name}'s: is it the right data set?")
+        classes = len(self.class_names)
+        parts = [read_cifar_batch(files[name], self.label_key, classes) for name in self.train_files]
         train = ImageArrays(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
-        return train, read_cifar_batch(files[self.test_file], self.label_key)
+        return train, read_cifar_batch(files[self.test_file], self.label_key, classes)
 
 
 class CIFAR100DataModule(CIFAR10DataModule):

@@ -14,6 +14,7 @@ deviation of the training frames.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -33,6 +34,18 @@ URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/head
 FILE_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>.+)_(?P<index>\d+)\.wav$")
 TEST_INDICES = range(0, 5)  # the official split: recordings 0-4 of every digit and speaker are the test set
 AUGMENTS = ("none", "shift", "gain", "shift_gain")
+MAX_RESAMPLING_KERNEL = 1 << 20  # 44.1 kHz -> 8 kHz needs 441 x 80; a 7,919 Hz header would need 7,919 x 8,000
+
+
+def check_resampling(path: Path, rate: int, target: int) -> None:
+    """Refuse a rate whose reduced ratio to ``target`` is large: torchaudio's kernel holds about
+    ``(rate / g) * (target / g)`` floats (g: their gcd), 63 million for 7,919 Hz -> 8,000 Hz."""
+    orig, new = rate // math.gcd(rate, target), target // math.gcd(rate, target)
+    if orig * new > MAX_RESAMPLING_KERNEL:
+        raise AudioDataError(
+            f"{path} is recorded at {rate} Hz, {orig}:{new} to data.sample_rate={target} Hz: too odd a ratio to"
+            f" resample (a corrupt header?); convert it (sox in.wav -r {target} out.wav) or remove it"
+        )
 
 
 @dataclass
@@ -166,6 +179,7 @@ class FSDDDataModule(InMemoryDataModule):
             samples, rate = read_wav(path)
             samples = torch.from_numpy(samples)
             if rate != self.sample_rate:
+                check_resampling(path, rate, self.sample_rate)
                 samples, resampled = resample(samples, rate, self.sample_rate), resampled + 1
             if len(samples) > self.max_samples:
                 too_long.append(len(samples))

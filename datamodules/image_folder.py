@@ -9,9 +9,11 @@ test split unless a ``test`` folder exists (ImageNet's test labels are not publi
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, DistributedSampler
 from torchvision import datasets
 from torchvision.models._meta import _IMAGENET_CATEGORIES
@@ -20,9 +22,23 @@ from torchvision.transforms import v2
 from datamodules.base import SplitDataModule
 from datamodules.files import default_root
 from datamodules.info import DataInfo
-from zoo.errors import DatasetNotFoundError
+from zoo.errors import DataFileError, DatasetNotFoundError, first_line
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def load_image(path: str) -> Image.Image:
+    """``ImageFolder``'s loader: the image at ``path`` in RGB, or a one-line ``DataFileError`` naming it (also
+    when raised in a DataLoader worker). Images of more than ``Image.MAX_IMAGE_PIXELS`` (89 million) pixels are
+    refused before they are decoded: in a corrupt header they would reserve gigabytes."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with open(path, "rb") as handle:
+                return Image.open(handle).convert("RGB")
+    except Exception as error:  # Pillow's decoders raise many kinds (OSError, SyntaxError, ValueError...) for bad data
+        reason = "no image format Pillow reads" if isinstance(error, UnidentifiedImageError) else first_line(error)
+        raise DataFileError(f"{path} is not a readable image ({type(error).__name__}: {reason}): delete or replace it") from None
 
 
 class ImageFolderDataModule(SplitDataModule):
@@ -99,7 +115,8 @@ class ImageFolderDataModule(SplitDataModule):
     def setup(self, stage: str | None = None) -> None:
         for split in ("train", "val", "test"):
             if split not in self.datasets:
-                dataset = datasets.ImageFolder(str(self.split_folder(split)), transform=self.transform(split == "train"))
+                dataset = datasets.ImageFolder(str(self.split_folder(split)), transform=self.transform(split == "train"),
+                                               loader=load_image)  # fmt: skip
                 if dataset.classes != self.folder_names():
                     raise ValueError(f"{self.split_folder(split)} has other class folders than {self.root}/train")
                 self.datasets[split] = dataset

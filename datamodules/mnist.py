@@ -7,12 +7,15 @@ few common ones (see ``datamodules.files``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torchvision
 
 from datamodules.files import FileDataModule
 from datamodules.idx import read_idx
 from datamodules.in_memory import ImageArrays
+from zoo.errors import DataFileError
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -42,12 +45,29 @@ class MNISTDataModule(FileDataModule):
         splits = []
         for split in ("train", "test"):
             image_file, label_file = files[FILES[f"{split}_images"]], files[FILES[f"{split}_labels"]]
-            images = read_idx(image_file).unsqueeze(1)
-            labels = read_idx(label_file).long()
-            if images.dtype != torch.uint8 or images.shape[0] != labels.shape[0]:
-                raise ValueError(f"{image_file} and {label_file} do not match: re-download them")
-            splits.append(ImageArrays(images, labels))
+            images, labels = read_idx(image_file), read_idx(label_file)
+            self.check_arrays(images, labels, image_file, label_file)
+            splits.append(ImageArrays(images.unsqueeze(1), labels.long()))
         return splits[0], splits[1]
+
+    def check_arrays(self, images: torch.Tensor, labels: torch.Tensor, image_file: Path, label_file: Path) -> None:
+        """Images ``(N, 28, 28)`` uint8 and as many uint8 labels, each a class index, or one line naming the file."""
+        size, classes = self.native_size, len(self.class_names)
+        if images.dtype != torch.uint8 or images.ndim != 3 or tuple(images.shape[1:]) != (size, size) or not len(images):
+            raise DataFileError(
+                f"{image_file} holds {images.dtype} images of shape {tuple(images.shape)}, not {self.name}'s"
+                f" (N, {size}, {size}) uint8: is it the right file? Delete it and download it again"
+            )
+        if labels.dtype != torch.uint8 or labels.ndim != 1 or len(labels) != len(images):
+            raise DataFileError(
+                f"{label_file} holds {labels.dtype} labels of shape {tuple(labels.shape)} for the {len(images)} images"
+                f" of {image_file.name}: the files do not match; delete them and download them again"
+            )
+        if len(labels) and int(labels.max()) >= classes:
+            raise DataFileError(
+                f"{label_file} holds label {int(labels.max())}, outside the {classes} classes (0-{classes - 1}) of"
+                f" {self.name}: the file is corrupt; delete it and download it again"
+            )
 
 
 class FashionMNISTDataModule(MNISTDataModule):

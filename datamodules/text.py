@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.base import SplitDataModule
 from datamodules.files import default_root
-from datamodules.vocabulary import UNKNOWN, Vocabulary, tokenize
+from datamodules.vocabulary import UNKNOWN, Vocabulary, read_text_file, tokenize
 from zoo.errors import DatasetNotFoundError, VocabularyError, first_line
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ class TextDataModule(SplitDataModule):
 
     def read_splits(self) -> dict[str, list[str]]:
         """The tokens of each split."""
-        texts = [path.read_text(encoding=self.encoding) for path in self.files()]
+        texts = [read_text_file(path, self.encoding) for path in self.files()]
         if self.is_folder_corpus():
             return {split: tokenize(text, self.level) for split, text in zip(SPLIT_FILES, texts)}
         tokens = tokenize(texts[0], self.level)

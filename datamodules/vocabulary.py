@@ -4,15 +4,39 @@ closing every line (pytorch/examples' ``word_language_model`` convention)."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Iterable
 
 import torch
 
-from zoo.errors import VocabularyError
+from zoo.errors import DataFileError, TextEncodingError, VocabularyError, first_line
 
 LEVELS = ("char", "word")
 END_OF_LINE = "<eos>"
 UNKNOWN = "<unk>"
+
+
+def read_text_file(path: Path, encoding: str = "utf-8") -> str:
+    """A text file's content, or one line naming it: unreadable, not in ``encoding``, or binary (NUL bytes)."""
+    try:
+        data = Path(path).read_bytes()
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise TextEncodingError(
+            f"{path} is not {encoding}: byte {error.start} is {data[error.start:error.start + 1]!r};"
+            f" convert it (iconv -f latin1 -t utf-8) or set data.encoding (e.g. latin-1)"
+        ) from None
+    except LookupError:
+        raise TextEncodingError(
+            f"data.encoding={encoding!r} is not a text encoding Python knows: use e.g. utf-8 or latin-1"
+        ) from None
+    except OSError as error:
+        raise DataFileError(f"cannot read {path} ({first_line(error)}): pass a readable text file") from None
+    if "\0" in text:
+        raise DataFileError(
+            f"{path} holds NUL bytes (byte {data.index(0)}): it is a binary file, not text; pass a UTF-8 text file"
+        )
+    return text
 
 
 def tokenize(text: str, level: str) -> list[str]:

@@ -22,8 +22,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.analogy import AnalogyQuestions, encode_analogies, read_analogies
 from datamodules.files import default_root
+from datamodules.vocabulary import read_text_file
 from datamodules.word_windows import block_bounds, context_windows, count_words, encode_sentences, keep_probabilities, select_vocabulary
-from zoo.errors import DatasetNotFoundError, TextEncodingError, VocabularyError
+from zoo.errors import DatasetNotFoundError, VocabularyError
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,20 @@ class WordRuns(Dataset):
         start, end = self.bounds[index]
         words, valid = context_windows(self.ids[start:end], self.sentences[start:end], self.keep, self.window, self.shrink)
         return words, valid, torch.tensor(end - start)
+
+
+def read_vocabulary_cache(path: Path) -> dict | None:
+    """A vocabulary written by ``_vocabulary`` (``key``, ``words``, ``counts``), or None if unreadable (then rebuilt)."""
+    try:
+        saved = json.loads(path.read_bytes().decode("utf-8"))
+        words, counts = saved["words"], saved["counts"]
+        if isinstance(words, list) and isinstance(counts, list) and len(words) == len(counts) and "key" in saved:
+            if all(isinstance(w, str) for w in words) and all(type(c) is int and c >= 0 for c in counts):
+                return saved
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
+        pass
+    log.warning("%s is not a vocabulary this module wrote: it is built again from the corpus", path)
+    return None
 
 
 class WordCorpusDataModule(L.LightningDataModule):
@@ -141,14 +156,7 @@ class WordCorpusDataModule(L.LightningDataModule):
         """Every non-empty line's words."""
         lines: list[list[str]] = []
         for path in self.files():
-            data = path.read_bytes()
-            try:
-                text = data.decode(self.encoding)
-            except UnicodeDecodeError as error:
-                raise TextEncodingError(
-                    f"{path} is not {self.encoding}: byte {error.start} is {data[error.start:error.start + 1]!r};"
-                    f" convert it (iconv -f latin1 -t utf-8) or set data.encoding (e.g. latin-1)"
-                ) from None
+            text = read_text_file(path, self.encoding)
             lines.extend(words for words in (line.split() for line in text.splitlines()) if words)
         return lines
 
@@ -160,10 +168,9 @@ class WordCorpusDataModule(L.LightningDataModule):
         """Words and counts, read from ``cache_dir/vocabulary.json`` when it was built from the same files."""
         cache = self.cache_dir / "vocabulary.json" if self.cache_dir else None
         key = self._cache_key()
-        if cache is not None and cache.is_file():
-            saved = json.loads(cache.read_text())
-            if saved.get("key") == key:
-                return saved["words"], saved["counts"]
+        saved = read_vocabulary_cache(cache) if cache is not None and cache.is_file() else None
+        if saved is not None and saved["key"] == key:
+            return saved["words"], saved["counts"]
         counts = count_words(sentences)
         if not counts:
             raise VocabularyError(f"corpus {self.name!r} at {self.path} holds no words: give a non-empty text")

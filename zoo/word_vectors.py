@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from datamodules.analogy import case_groups, encode_analogies, read_analogies
-from zoo.errors import CheckpointError, VocabularyError
+from zoo.errors import CheckpointError, VocabularyError, first_line
 
 
 def analogy_correct(normed: torch.Tensor, questions: torch.Tensor, groups: torch.Tensor, topn: int = 5) -> torch.Tensor:
@@ -126,19 +126,34 @@ class WordVectors:
 
     @classmethod
     def load_word2vec_format(cls, path: str | Path, binary: bool | None = None) -> "WordVectors":
-        """Vectors from a word2vec text or binary file (``binary=None``: told by the ``.bin`` suffix)."""
+        """Vectors from a word2vec text or binary file (``binary=None``: told by the ``.bin`` suffix).
+
+        Every bad file ends in a one-line ``CheckpointError`` naming it: a header whose ``count x dim``
+        the file's size cannot hold is refused before anything is allocated, and vectors holding NaN or
+        infinity are refused too (no training run we accept writes them; they would poison every similarity)."""
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"no word vectors file at {path}")
         binary = path.suffix == ".bin" if binary is None else binary
-        data = path.read_bytes()
+        kind = "binary" if binary else "text"
         try:
-            header, _, body = data.partition(b"\n")
-            count, dim = (int(x) for x in header.split())
+            data = path.read_bytes()
+        except OSError as error:
+            raise CheckpointError(f"cannot read {path} ({first_line(error)}): check the file") from None
+        header, _, body = data.partition(b"\n")
+        count, dim = _checked_header(path, header, len(body), binary)
+        try:
             words, rows = cls._read_binary(body, count, dim) if binary else cls._read_text(body, count, dim)
         except (ValueError, UnicodeDecodeError) as error:
-            kind = "binary" if binary else "text"
-            raise CheckpointError(f"{path} is not a word2vec {kind} file ({error}): pass binary={not binary} or check the file") from None
+            raise CheckpointError(
+                f"{path} is not a word2vec {kind} file ({first_line(error)}): pass binary={not binary} or check the file"
+            ) from None
+        if not np.isfinite(rows).all():
+            row = int(np.flatnonzero(~np.isfinite(rows).all(1))[0])
+            raise CheckpointError(
+                f"{path} holds NaN or infinite numbers (first in the vector of {words[row]!r}): the vectors are"
+                " corrupt; train them again"
+            )
         return cls(words, torch.from_numpy(rows))
 
     @staticmethod
@@ -153,14 +168,37 @@ class WordVectors:
 
     @staticmethod
     def _read_text(body: bytes, count: int, dim: int) -> tuple[list[str], np.ndarray]:
-        lines = body.decode("utf-8").splitlines()[:count]
+        lines = body.split(b"\n", count)[:count]
         if len(lines) != count:
             raise ValueError(f"{len(lines)} lines for {count} words")
-        words = [line.split(" ", 1)[0] for line in lines]
-        rows = np.array([line.rstrip().split(" ")[1:] for line in lines], dtype=np.float32)
-        if rows.shape != (count, dim):
-            raise ValueError(f"vectors of shape {rows.shape}, header says ({count}, {dim})")
+        words, rows = [], np.empty((count, dim), dtype=np.float32)
+        for i, line in enumerate(lines):
+            fields = line.rstrip().split(b" ")
+            if len(fields) != dim + 1:
+                raise ValueError(f"line {i + 2} holds {len(fields) - 1} numbers, the header says {dim}")
+            words.append(fields[0].decode("utf-8"))
+            rows[i] = np.array(fields[1:], dtype=np.float32)
         return words, rows
+
+
+def _checked_header(path: Path, header: bytes, body_size: int, binary: bool) -> tuple[int, int]:
+    """The ``count dim`` of a word2vec header, refused if the rest of the file (``body_size`` bytes) cannot
+    hold that many vectors: a binary row takes at least ``4 * dim + 1`` bytes, a text row ``2 * dim``."""
+    fields, kind = header.split(), "binary" if binary else "text"
+    if len(fields) != 2 or not all(field.isdigit() for field in fields) or min(int(f) for f in fields) < 1:
+        shown = header[:40].decode("utf-8", "replace")
+        raise CheckpointError(
+            f"{path} is not a word2vec {kind} file: it starts with {shown!r}, not a header of two positive numbers"
+            " (vectors, dimension); add one (e.g. to a GloVe file) or check the file"
+        )
+    count, dim = int(fields[0]), int(fields[1])
+    smallest = count * (4 * dim + 1 if binary else 2 * dim)
+    if smallest > body_size:
+        raise CheckpointError(
+            f"{path} is not a word2vec {kind} file: its header promises {count} vectors of {dim} numbers, more than"
+            f" its {body_size} bytes can hold; the file is truncated or its header corrupt"
+        )
+    return count, dim
 
 
 def groups_for(words: list[str], restrict: int) -> torch.Tensor:
