@@ -229,6 +229,7 @@ class InMemoryImageDataModule(InMemoryDataModule):
             mean=list(self.mean),
             std=list(self.std),
             resize=self.resize,
+            raw_size=self.native_size,
         )
 
     def raw_split(self, split: str = "test") -> ImageArrays:

@@ -28,6 +28,9 @@ class DataInfo:
     sample_shape: list[int] | None = None
     # audio only: the feature transform's settings (datamodules.audio.AudioPreprocess arguments)
     audio: dict | None = None
+    # side of the stored training images before resizing or padding (28 for MNIST padded to 32);
+    # None: images of many sizes (image folders), or a checkpoint older than this field
+    raw_size: int | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

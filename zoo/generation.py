@@ -3,18 +3,56 @@
 Sampling follows char-rnn: feed the prompt, then draw each next token from the softmax of the
 logits divided by ``temperature`` (lower: safer, more repetitive; 0: always the likeliest),
 optionally only among the ``top_k`` likeliest tokens, feeding every drawn token back in.
+
+One call draws at most ``MAX_LENGTH`` tokens (the text is built in memory and returned whole);
+generate longer texts in pieces, each prompted with the end of the last.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
 from torch import nn
 
 from datamodules.vocabulary import END_OF_LINE, Vocabulary, tokenize
-from zoo.errors import VocabularyError
+from zoo.errors import InputError, VocabularyError
+
+MAX_LENGTH = 100_000  # tokens one generate() call draws at most
+
+
+def _shown(value: Any) -> str:
+    """A setting as a message shows it: numbers as written (``-1``, not ``np.int64(-1)``), the rest by repr."""
+    return str(value) if isinstance(value, numbers.Number) else repr(value)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_sampling(length: Any, temperature: Any, top_k: Any, vocabulary_size: int | None = None) -> None:
+    """Refuse, in one ``InputError`` line, sampling settings ``generate`` cannot honour: ``length`` must be
+    a whole number from 0 to ``MAX_LENGTH``, ``temperature`` a finite number >= 0, ``top_k`` ``None`` or a
+    whole number from 1 to the vocabulary's size (not checked when ``vocabulary_size`` is ``None``)."""
+    if not _whole(length) or length < 0:
+        raise InputError(f"length must be a whole number of tokens from 0 to {MAX_LENGTH:,}, got {_shown(length)}")
+    if length > MAX_LENGTH:
+        raise InputError(
+            f"length {length:,} is over the {MAX_LENGTH:,} tokens one call draws: generate in pieces,"
+            " each prompted with the end of the last"
+        )
+    real = isinstance(temperature, numbers.Real) and not isinstance(temperature, bool)
+    if not real or not math.isfinite(temperature) or temperature < 0:
+        raise InputError(
+            f"temperature must be a finite number >= 0 (0: always the likeliest token), got {_shown(temperature)}"
+        )
+    if top_k is None:
+        return
+    if not _whole(top_k) or top_k < 1 or (vocabulary_size is not None and top_k > vocabulary_size):
+        bound = f" to the vocabulary's {vocabulary_size}" if vocabulary_size is not None else ""
+        raise InputError(f"top_k must be a whole number of tokens from 1{bound} (or None: all), got {_shown(top_k)}")
 
 
 class TextGenerator(nn.Module):
@@ -63,12 +101,15 @@ class TextGenerator(nn.Module):
     ) -> str:
         """``prompt`` followed by ``length`` sampled tokens (characters or words).
 
-        Tokens of the prompt outside the vocabulary raise ``VocabularyError`` naming them;
-        ``on_unknown="skip"`` drops them instead (``<unk>`` stands in for unknown words when the
-        vocabulary has it).
+        ``length``: 0 to ``MAX_LENGTH`` (100,000) tokens; ``temperature``: a finite number >= 0;
+        ``top_k``: ``None`` (all tokens) or 1 to the vocabulary's size. Other values raise a one-line
+        ``InputError`` (a ``ValueError``). Tokens of the prompt outside the vocabulary raise
+        ``VocabularyError`` naming them; ``on_unknown="skip"`` drops them instead (``<unk>`` stands in
+        for unknown words when the vocabulary has it).
         """
-        if temperature < 0 or length < 0:
-            raise ValueError("temperature and length must not be negative")
+        if not isinstance(prompt, str):
+            raise InputError(f"prompt must be a string, got {type(prompt).__name__}")
+        check_sampling(length, temperature, top_k, len(self.vocabulary))
         device = next(self.model.parameters()).device
         generator = torch.Generator(device=device)
         generator.manual_seed(seed if seed is not None else torch.seed())

@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import save
 from torch import nn
 
 from datamodules.transforms import ImagePreprocess, as_image_batch
 from zoo.autoencoding import AutoencoderModel
-from zoo.checkpoint import network_state_dict, read_checkpoint
+from zoo.atomic import atomic_write_bytes
+from zoo.checkpoint import network_state_dict, read_checkpoint, read_safetensors
 from zoo.errors import CheckpointError, first_line
 from zoo.generation import TextGenerator
 from zoo.registry import create_model, get_model_entry, list_models
@@ -23,13 +24,25 @@ from zoo.word_vectors import WordVectors
 
 
 class Classifier(nn.Module):
-    """An eval-mode classifier that takes raw inputs: uint8 images, or waveforms for audio models.
+    """An eval-mode classifier that takes raw inputs: images, or waveforms for audio models.
 
     ``predict(images)`` returns class indices, ``predict_proba`` probabilities and
     ``predict_labels`` class names; ``forward`` takes already preprocessed float batches.
+
+    Images (see ``datamodules.transforms.as_image_batch``): a tensor, numpy array, PIL image or
+    list of them shaped ``(H, W)``, ``(H, W, C)``, ``(N, H, W)``, ``(N, C, H, W)`` or
+    ``(N, H, W, C)``. Integer dtypes (uint8 above all) are pixel values 0-255, float dtypes values
+    in [0, 1] (torchvision's convention); lists follow numpy's dtype. Values outside those ranges,
+    NaN or infinite values, and bool, complex or object arrays are refused with an ``InputError``.
+    Colour images given to a grey model are converted with torchvision's ``rgb_to_grayscale``,
+    grey ones given to a colour model repeated to RGB. Sizes: a model whose training images were
+    resized (digits, CIFAR, ImageNet) resizes square images of any size the same way; one whose
+    training images were padded (MNIST) takes their size (28x28) or its own input size (32x32 for
+    LeNet-5) and refuses others in one line naming the size to resize to.
+
     For audio, ``predict(waveforms, sample_rate=...)`` takes int16 or float waveforms ``(N, L)``,
     one ``(L,)`` or a list of 1-D waveforms of any lengths, resampled to the training rate when
-    ``sample_rate`` differs.
+    ``sample_rate`` (a positive whole number) differs; NaN or infinite samples are refused.
     """
 
     def __init__(self, model: nn.Module, config: dict[str, Any]) -> None:
@@ -44,9 +57,7 @@ class Classifier(nn.Module):
 
             self.preprocess = AudioPreprocess.from_info(info)
         else:
-            self.preprocess = ImagePreprocess(
-                info["mean"], info["std"], info["image_size"], info["resize"], info.get("resize_size")
-            )
+            self.preprocess = ImagePreprocess.from_info(info)
         self.eval()
 
     @property
@@ -58,28 +69,43 @@ class Classifier(nn.Module):
         return self.model(images)
 
     def _as_batch(self, inputs: Any, sample_rate: int | None = None) -> torch.Tensor:
-        """A preprocessed float batch from raw images or waveforms (see ``predict_proba``)."""
+        """A preprocessed float batch from raw images or waveforms (see the class docstring)."""
         device = next(self.model.parameters()).device
         if self.modality == "audio":
             return self.preprocess.to(device)(self._waveforms(inputs, sample_rate).to(device))
+        from zoo.errors import InputError
+
         if sample_rate is not None:
-            raise ValueError("sample_rate is for audio models; this one classifies images")
-        return self.preprocess(as_image_batch(inputs, self.config["data_info"]["channels"]).to(device))
+            raise InputError("sample_rate is for audio models; this one classifies images: leave it out")
+        batch = as_image_batch(inputs, self.config["data_info"]["channels"])
+        self.preprocess.check_input_size(*batch.shape[-2:])
+        return self.preprocess(batch.to(device))
 
     def _waveforms(self, inputs: Any, sample_rate: int | None) -> torch.Tensor:
         """``(N, L)`` waveforms at the training rate from a tensor, an array or a list of 1-D waveforms."""
         from datamodules.audio import pad_waveforms, resample
+        from zoo.errors import InputError, ZooError
 
-        if isinstance(inputs, (list, tuple)):
-            batch = pad_waveforms(inputs)
-        else:
-            batch = inputs if isinstance(inputs, torch.Tensor) else torch.as_tensor(np.asarray(inputs))
+        rate = self._sample_rate(sample_rate)
+        try:
+            if isinstance(inputs, (list, tuple)):
+                if not inputs:
+                    raise InputError("got no waveforms (an empty list)")
+                batch = pad_waveforms([self._waveform_tensor(w) for w in inputs])
+            else:
+                batch = self._waveform_tensor(inputs)
+        except ZooError:
+            raise
+        except (ValueError, TypeError, RuntimeError) as error:
+            raise InputError(first_line(error)) from None
         if batch.ndim == 1:
             batch = batch.unsqueeze(0)
         if batch.ndim != 2:
-            raise ValueError(f"expected waveforms (N, samples), (samples,) or a list of them, got {tuple(batch.shape)}")
-        if sample_rate is not None:
-            batch = resample(batch, int(sample_rate), self.preprocess.sample_rate)
+            raise InputError(f"expected waveforms (N, samples), (samples,) or a list of them, got {tuple(batch.shape)}")
+        if batch.numel() == 0:
+            raise InputError(f"got no samples (waveforms of shape {tuple(batch.shape)})")
+        if rate is not None:
+            batch = resample(batch, rate, self.preprocess.sample_rate)
         if batch.shape[-1] > self.preprocess.max_samples:
             warnings.warn(
                 f"waveforms of {batch.shape[-1]} samples are cut to the {self.preprocess.max_samples} the model was"
@@ -89,25 +115,72 @@ class Classifier(nn.Module):
 
     @torch.no_grad()
     def predict_proba(self, inputs: Any, sample_rate: int | None = None) -> torch.Tensor:
-        """Class probabilities for uint8 images ``(N, H, W)``, ``(N, C, H, W)`` or one ``(H, W)`` image;
-        or, for audio models, waveforms (``sample_rate``: theirs, if not the training rate)."""
+        """Class probabilities ``(N, classes)`` for raw images (uint8 0-255 or float [0, 1]; see the
+        class docstring); or, for audio models, waveforms (``sample_rate``: theirs, if not the training rate)."""
         return self.model(self._as_batch(inputs, sample_rate)).float().softmax(dim=1)
 
     def predict(self, inputs: Any, sample_rate: int | None = None) -> torch.Tensor:
-        """Predicted class indices."""
+        """Predicted class indices ``(N,)``; inputs as for ``predict_proba``."""
         return self.predict_proba(inputs, sample_rate).argmax(dim=1)
 
     def predict_labels(self, inputs: Any, sample_rate: int | None = None) -> list[str]:
-        """Predicted class names."""
+        """Predicted class names; inputs as for ``predict_proba``."""
         return [self.class_names[i] for i in self.predict(inputs, sample_rate).tolist()]
 
+    @staticmethod
+    def _sample_rate(sample_rate: Any) -> int | None:
+        """A waveform's sample rate as a positive int, or an ``InputError`` in one line."""
+        import math
 
-def _model_from_config(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> nn.Module:
+        from zoo.errors import InputError
+
+        if sample_rate is None:
+            return None
+        try:
+            rate = float(sample_rate)
+        except (TypeError, ValueError):
+            rate = math.nan
+        if isinstance(sample_rate, bool) or not math.isfinite(rate) or rate <= 0 or rate != int(rate):
+            raise InputError(f"sample_rate must be a positive whole number of samples per second, got {sample_rate!r}")
+        return int(rate)
+
+    @staticmethod
+    def _waveform_tensor(waveform: Any) -> torch.Tensor:
+        """One tensor of int16 or float samples (any shape); an ``InputError`` for other dtypes or NaN/inf samples."""
+        from zoo.errors import InputError
+
+        refused = "waveforms of dtype {} are not taken: give int16 samples or floats in [-1, 1]"
+        if isinstance(waveform, torch.Tensor):
+            tensor = waveform.detach()
+        else:
+            array = np.asarray(waveform)
+            if array.dtype.kind not in "iuf":
+                raise InputError(refused.format(array.dtype))
+            wide_unsigned = array.dtype.kind == "u" and array.dtype.itemsize > 1
+            tensor = torch.from_numpy(array.astype(np.int64) if wide_unsigned else array.copy())
+        if tensor.dtype == torch.bool or tensor.is_complex():
+            raise InputError(refused.format(str(tensor.dtype).removeprefix("torch.")))
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise InputError(f"waveforms hold {bad} NaN or infinite samples: replace them (e.g. torch.nan_to_num)")
+        return tensor
+
+
+def _model_from_config(config: dict[str, Any], state_dict: dict[str, torch.Tensor], source: Path) -> nn.Module:
+    """The network the settings describe, holding the file's weights (one line naming the file and a
+    tensor when they do not fit)."""
     model = create_model(**without_weight_sources(config["model"]))
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError as error:
-        raise CheckpointError(f"the weights do not fit model {config['model']['name']!r}: {first_line(error)}") from None
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state_dict)), sorted(set(state_dict) - set(own))
+    mismatched = [f"{k} {tuple(state_dict[k].shape)} for {tuple(own[k].shape)}" for k in own
+                  if k in state_dict and own[k].shape != state_dict[k].shape]  # fmt: skip
+    problems = [f"missing {missing[0]}" for _ in missing[:1]] + [f"unexpected {unexpected[0]}" for _ in unexpected[:1]]
+    if problems or mismatched:
+        raise CheckpointError(
+            f"the weights in {source} do not fit the model its settings describe ({config['model']['name']!r}:"
+            f" {'; '.join(problems + mismatched[:1])}): the file is corrupt or was edited; use another checkpoint"
+        )
+    model.load_state_dict(state_dict)
     return model
 
 
@@ -138,19 +211,12 @@ def load(
     if path.suffix in (".txt", ".vec", ".bin"):  # word2vec text or binary vectors
         return WordVectors.load_word2vec_format(path)
     if path.suffix == ".safetensors":
-        if not path.is_file():
-            raise CheckpointError(f"no weights file at {path}")
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                config = json.loads(handle.metadata()["zoo"])
-            state_dict = load_file(str(path))
-        except Exception as error:
-            raise CheckpointError(f"cannot read {path} ({error}): the file is truncated or not exported by zoo") from None
+        config, state_dict = read_safetensors(path)
     else:
         checkpoint = read_checkpoint(path)
         config = checkpoint["hyper_parameters"]
         state_dict = network_state_dict(checkpoint["state_dict"])
-    return _wrap(_model_from_config(config, state_dict), config).to(map_location)
+    return _wrap(_model_from_config(config, state_dict, path), config).to(map_location)
 
 
 def _load_named(name: str, weights: str | None, weights_path: str | None = None, **kwargs: Any) -> Classifier:
@@ -176,8 +242,7 @@ def export_safetensors(checkpoint_path: str | Path, output_path: str | Path) -> 
     """Write a checkpoint's network weights and config as one ``.safetensors`` file (no pickle)."""
     loaded = load(checkpoint_path)
     keep = ("model", "data_info", "data_config", "optimizer", "scheduler", "loss", "label_smoothing")
-    metadata = {"zoo": json.dumps({k: loaded.config.get(k) for k in keep})}
+    metadata = {"zoo": json.dumps({k: loaded.config[k] for k in keep if k in loaded.config})}
     # cloned: safetensors keeps no shared tensors (tied embedding and decoder weights are saved twice)
     state = {k: v.detach().clone().contiguous() for k, v in loaded.model.state_dict().items()}
-    save_file(state, str(output_path), metadata=metadata)
-    return Path(output_path)
+    return atomic_write_bytes(output_path, save(state, metadata=metadata))
