@@ -11,9 +11,13 @@ import torch
 import yaml
 from hydra.utils import instantiate
 
+from omegaconf import OmegaConf
+
+from datamodules.registry import DATA_MODULES
 from tests.conftest import CONFIGS
 from zoo.cli import check_config_choices
 from zoo.errors import ModelDataMismatchError
+from zoo.optim import build_optimizer
 from zoo.training import build_datamodule, build_task, instantiate_all
 
 
@@ -97,7 +101,7 @@ def test_gpu_trainers_follow_lightning_conventions(make_cfg):
 @pytest.mark.parametrize("optimizer", names("optimizer"))
 def test_optimizers_instantiate(make_cfg, optimizer):
     cfg = make_cfg(f"optimizer={optimizer}")
-    built = instantiate(cfg.optimizer)(params=[torch.nn.Parameter(torch.zeros(3))])
+    built = build_optimizer(OmegaConf.to_container(cfg.optimizer, resolve=True), [torch.nn.Parameter(torch.zeros(3))])
     assert type(built).__name__.lower() == optimizer.replace("_", "")
     if optimizer == "sgd":
         assert make_cfg("optimizer=sgd", "optimizer.nesterov=true").optimizer.nesterov is True
@@ -107,7 +111,7 @@ def test_optimizers_instantiate(make_cfg, optimizer):
 def test_experiments_compose(make_cfg, experiment):
     cfg = make_cfg(f"experiment={experiment}")
     assert cfg.run_name == experiment
-    assert cfg.model.name and cfg.data._target_.startswith("datamodules.")
+    assert cfg.model.name and cfg.data.module in DATA_MODULES
 
 
 def test_conventions_users_know_from_the_template(make_cfg):

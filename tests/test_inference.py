@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import zoo
 from datamodules import DigitsDataModule
 from tests.conftest import ROOT
+from zoo.run_settings import build_datamodule
 from zoo.training import train
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ def events(run_dir: Path) -> EventAccumulator:
 def test_load_predicts_raw_uint8_images_as_well_as_at_training(digits_run):
     model = zoo.load(digits_run["summary"]["best_checkpoint"])
     assert not model.training and model.class_names == [str(d) for d in range(10)]
-    test = DigitsDataModule(**{k: v for k, v in model.data_config.items() if k != "_target_"}).raw_split("test")
+    test = build_datamodule(model.data_config).raw_split("test")
     assert test.images.dtype == torch.uint8 and test.images.shape[-2:] == (8, 8)
     predicted = model.predict(test.images)
     accuracy = (predicted == test.labels).float().mean().item()

@@ -7,32 +7,56 @@
 >>> zoo.load("logs/lstm_char_shakespeare/.../best.ckpt").generate("ROMEO:", 500)
 """
 
-from zoo import models  # noqa: F401  (registers the models)
 from zoo.errors import (
     CheckpointError,
     DatasetNotFoundError,
+    InputError,
     ModelDataMismatchError,
     NonFiniteLossError,
+    RefusedFileError,
+    RunInterruptedError,
+    SettingError,
     UnknownNameError,
     UnsupportedOperationError,
     TextEncodingError,
     VocabularyError,
     ZooError,
 )
-from zoo.autoencoding import AutoencoderModel
-from zoo.generation import TextGenerator
-from zoo.inference import Classifier, export_safetensors, load
 from zoo.registry import create_model, get_model_entry, list_models, register_model
-from zoo.weights import WeightsError
-from zoo.word_vectors import WordVectors
+
+# Loaded on first use (PEP 562), so that `import zoo.errors` (which the data modules do) imports no
+# model, no Lightning and no data module: the package has no import loop with `datamodules`.
+_LAZY = {
+    "AutoencoderModel": "zoo.autoencoding",
+    "TextGenerator": "zoo.generation",
+    "Classifier": "zoo.inference",
+    "export_safetensors": "zoo.inference",
+    "load": "zoo.inference",
+    "build_datamodule": "zoo.run_settings",
+    "WeightsError": "zoo.weights",
+    "WordVectors": "zoo.word_vectors",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
 
 __all__ = [
     "AutoencoderModel",
     "CheckpointError",
     "Classifier",
     "DatasetNotFoundError",
+    "InputError",
     "ModelDataMismatchError",
     "NonFiniteLossError",
+    "RefusedFileError",
+    "RunInterruptedError",
+    "SettingError",
     "TextEncodingError",
     "TextGenerator",
     "UnknownNameError",
@@ -41,6 +65,7 @@ __all__ = [
     "WeightsError",
     "WordVectors",
     "ZooError",
+    "build_datamodule",
     "create_model",
     "export_safetensors",
     "get_model_entry",

@@ -38,8 +38,14 @@ def register_model(name: str | None = None, *, task: str = "classification") -> 
     return decorate
 
 
+def _register_builtin_models() -> None:
+    """Import the zoo's model files, which register their builders (once; a no-op after)."""
+    import zoo.models  # noqa: F401
+
+
 def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
     """Sorted names of registered models, filtered by a wildcard ``pattern`` and ``task``."""
+    _register_builtin_models()
     return sorted(
         name
         for name, entry in _MODELS.items()
@@ -48,6 +54,7 @@ def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
 
 
 def get_model_entry(name: str) -> ModelEntry:
+    _register_builtin_models()
     try:
         return _MODELS[name]
     except KeyError:

@@ -32,22 +32,36 @@ def without_weight_sources(model_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state_dict from a file: a plain state_dict, a checkpoint holding one, or safetensors."""
+    """A state_dict from a file: a plain state_dict, a checkpoint holding one, or safetensors. Read
+    as data only (tensors and plain values): a file asking for other objects is refused."""
+    from zoo.checkpoint import load_tensors_and_data, read_checkpoint
+
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"no weights file at {path}: set model.weights_path to a .pth, .ckpt or .safetensors file")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file, safe_open
 
-            return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise WeightsError(f"cannot read weights file {path} ({first_line(error)}): truncated or not a state_dict") from None
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+            state = load_file(str(path))
+        except Exception as error:
+            raise WeightsError(f"cannot read weights file {path} ({first_line(error)}): truncated or not safetensors") from None
+        if "zoo" in metadata:  # one of ours: its settings are checked like a checkpoint's
+            from zoo.checkpoint import read_safetensors
+
+            read_safetensors(path)
+        return state
+    state = load_tensors_and_data(path, WeightsError)
+    if isinstance(state, dict) and "hyper_parameters" in state:  # a Lightning checkpoint: read it as one
+        state = read_checkpoint(path)
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
             break
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise WeightsError(f"{path} holds no state_dict (names to tensors): pass a .pth, .ckpt or .safetensors of weights")
     if any(key.startswith("model.") for key in state):  # one of our Lightning checkpoints
         state = network_state_dict(state)
     return state

@@ -7,9 +7,9 @@ from typing import Any, Iterable
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 
 from zoo.errors import NonFiniteLossError
+from zoo.optim import build_optimizer, build_scheduler
 
 
 def logger_writes_this_batch(module: L.LightningModule) -> bool:
@@ -39,20 +39,16 @@ def check_finite_loss(
 def configure_optimizers(
     module: L.LightningModule, parameters: Iterable[torch.nn.Parameter], monitor: str = "val/loss"
 ) -> Any:
-    """The optimiser of ``hparams.optimizer`` and the scheduler of ``hparams.scheduler`` (if any).
+    """The optimiser of ``hparams.optimizer`` and the schedule of ``hparams.scheduler`` (if any), by
+    name from ``zoo.optim``'s tables.
 
     The scheduler config's ``interval`` is ``epoch`` or ``step``; ``T_max``/``total_steps`` left
     ``null`` are filled from the trainer's length; ``ReduceLROnPlateau`` follows ``monitor``.
     """
-    optimizer = instantiate(module.hparams.optimizer)(params=list(parameters))
+    optimizer = build_optimizer(module.hparams.optimizer, parameters)
     if not module.hparams.scheduler:
         return optimizer
-    config = dict(module.hparams.scheduler)
-    interval = config.pop("interval", "epoch")
-    steps = module.trainer.estimated_stepping_batches
-    length = steps if interval == "step" else module.trainer.max_epochs
-    for key in ("T_max", "total_steps"):
-        if key in config and config[key] is None:
-            config[key] = int(steps if key == "total_steps" else length)
-    scheduler = instantiate(config)(optimizer=optimizer)
+    scheduler, interval = build_scheduler(
+        module.hparams.scheduler, optimizer, module.trainer.estimated_stepping_batches, module.trainer.max_epochs
+    )
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval, "monitor": monitor}}
