@@ -13,18 +13,14 @@ os.environ.setdefault("ZOO_ROOT", str(Path(__file__).resolve().parent))
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from zoo.cli import exit_on_user_error, run_cli  # noqa: E402
-from zoo.errors import ZooError  # noqa: E402
+from zoo.cli import run_cli, run_job  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
     from zoo.training import evaluate
 
-    try:
-        evaluate(cfg)
-    except ZooError as error:
-        exit_on_user_error(error)
+    run_job(lambda: evaluate(cfg))
 
 
 if __name__ == "__main__":

@@ -14,18 +14,14 @@ os.environ.setdefault("ZOO_ROOT", str(Path(__file__).resolve().parent))
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from zoo.cli import exit_on_user_error, run_cli  # noqa: E402
-from zoo.errors import ZooError  # noqa: E402
+from zoo.cli import run_cli, run_job  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from zoo.training import train
 
-    try:
-        metrics = train(cfg)
-    except ZooError as error:
-        exit_on_user_error(error)
+    metrics = run_job(lambda: train(cfg))
     return metrics.get(cfg.get("optimized_metric"))
 
 

@@ -96,3 +96,24 @@ def write_cifar_files(root: Path, per_batch: int = 40, test: int = 60, hundred: 
         with open(folder / name, "wb") as handle:
             pickle.dump(content, handle)
     return folder
+
+
+class SigtermAtStep(L.Callback):
+    """Sends SIGTERM to the training process after optimiser step ``step`` (a cluster's time limit)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+class RecordLearningRates(L.Callback):
+    """Keeps the optimiser's learning rate at every training batch (``rates``)."""
+
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])

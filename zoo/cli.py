@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from zoo.config import CONFIG_DIR
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 CHOICE = re.compile(r"^[+~]?(?P<group>[a-z_]+)=(?P<value>[^()\[\]{}*]*)$")
 
@@ -38,6 +38,35 @@ def run_cli(hydra_main: Callable[[], object], argv: Sequence[str] | None = None)
 
 
 def exit_on_user_error(error: ZooError) -> None:
-    """Print a user error as one line and exit (status 1), inside a Hydra job."""
+    """Print a user error as one line and exit (status 1, or the error's ``exit_code``), inside a Hydra job."""
     print(f"error: {error}", file=sys.stderr)
-    raise SystemExit(1)
+    raise SystemExit(getattr(error, "exit_code", 1))
+
+
+def setting_error(error: BaseException) -> str | None:
+    """The one-line reason when Lightning or Hydra refused a setting the user passed (a Trainer
+    argument of the wrong type, a callback that cannot work), else None: a bug keeps its traceback."""
+    from hydra.errors import InstantiationException
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    if isinstance(error, InstantiationException):
+        cause = error.__cause__ or error
+        target = str(error).split("'")[1] if "'" in str(error) else "a config entry"
+        return f"{target.rsplit('.', 1)[-1]} refused a setting: {first_line(cause)}; fix it on the command line"
+    if isinstance(error, MisconfigurationException):
+        return f"{first_line(error)}; fix the setting on the command line"
+    return None
+
+
+def run_job(job: Callable[[], object]) -> object:
+    """Run a train or evaluate job; user errors and refused settings end in one line."""
+    try:
+        return job()
+    except ZooError as error:
+        exit_on_user_error(error)
+    except Exception as error:
+        reason = setting_error(error)
+        if reason is None:
+            raise
+        print(f"error: {reason}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -15,12 +15,19 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.allocator import keep_freed_memory
+from zoo.callbacks.checkpointing import AtomicCheckpointIO, LastCheckpoint
+from zoo.atomic import atomic_write_text
 from zoo.checkpoint import read_checkpoint
-from zoo.errors import ModelDataMismatchError
+from zoo.errors import ModelDataMismatchError, RunInterruptedError, SettingError
+from zoo.optim import optimizer_problem, scheduler_problem
 from zoo.registry import get_model_entry
+from zoo.resume import ApplyNewSettings, RunProgress, check_resumable
+from zoo.run_settings import build_datamodule, model_problem
 from zoo.tasks import get_task
 from zoo.weights import without_weight_sources
 
@@ -38,14 +45,18 @@ def instantiate_all(config: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in config.values() if entry is not None and "_target_" in entry]
 
 
-def build_datamodule(data_config: DictConfig | dict, **overrides: Any) -> L.LightningDataModule:
-    return instantiate(data_config, **overrides)
+def plain(config: DictConfig | dict | None) -> Any:
+    """A Hydra config as plain Python data, interpolations resolved."""
+    return OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
 
 
 def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
     """The task for ``cfg.model``, with the model's data-dependent sizes filled from the data."""
     info = datamodule.info
-    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model = plain(cfg.model)
+    problem = model_problem(model)
+    if problem:
+        raise SettingError(f"model.{problem}: choose another model= or fix the setting on the command line")
     entry = get_model_entry(model["name"])
     task_cls = get_task(entry.task)
     modality = getattr(info, "modality", "image")
@@ -57,13 +68,17 @@ def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightnin
         )
     for key, value in task_cls.model_arguments(info).items():
         model.setdefault(key, value)
+    optimizer, scheduler = plain(cfg.optimizer), plain(cfg.scheduler) or None
+    for group, problem in (("optimizer", optimizer_problem(optimizer)), ("scheduler", scheduler_problem(scheduler))):
+        if problem:
+            raise SettingError(f"{group}.{problem}: set it on the command line ({group}.<key>=<value>)")
     return task_cls(
         model=model,
         data_info=info.to_dict(),
-        data_config=OmegaConf.to_container(cfg.data, resolve=True),
-        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,
-        **OmegaConf.to_container(cfg.task, resolve=True),
+        data_config=plain(cfg.data),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        **plain(cfg.task),
     )
 
 
@@ -84,31 +99,40 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     """Train (and test) one configuration; returns the final metrics.
 
     ``extra_callbacks`` join the configured ones (for programs that drive training, like benchmarks).
+    With ``ckpt_path`` the run resumes (see ``zoo.resume``). A run stopped by SIGTERM writes its
+    metrics.json and last.ckpt, then raises ``RunInterruptedError``.
     """
     if cfg.get("keep_freed_memory", True):
         keep_freed_memory()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    if cfg.get("ckpt_path"):
-        read_checkpoint(cfg.ckpt_path)  # a clear error for a missing or corrupt file, before any work
+    resumed = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None  # one line for a bad file, before any work
     datamodule = build_datamodule(cfg.data)
     task = build_task(cfg, datamodule)
-    trainer: L.Trainer = instantiate(
-        cfg.trainer,
-        callbacks=instantiate_all(cfg.get("callbacks")) + list(extra_callbacks or []),
-        logger=instantiate_all(cfg.get("logger")),
-    )
+    callbacks = instantiate_all(cfg.get("callbacks")) + list(extra_callbacks or []) + [RunProgress()]
+    if resumed is not None:
+        check_resumable(resumed, task, cfg.ckpt_path)
+        callbacks.append(ApplyNewSettings(resumed["hyper_parameters"].get("optimizer") or {}))
+    # with no checkpoint callback (callbacks=none), Lightning would add its own, writing elsewhere
+    checkpointing = {} if any(isinstance(c, Checkpoint) for c in callbacks) else {"enable_checkpointing": False}
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_all(cfg.get("logger")), **checkpointing)
+    trainer.strategy.checkpoint_io = AtomicCheckpointIO()
     out = output_dir(cfg)
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(resolved_config(cfg)), out / "config.yaml")
 
     metrics: dict[str, float] = {}
+    interrupted = None
     if cfg.get("train", True):
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        try:
+            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+        except SIGTERMException:
+            interrupted = "SIGTERM"
         metrics.update(scalar_metrics(trainer.callback_metrics))
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if cfg.get("test", True):
+    progress = RunProgress.pop(metrics, trainer)
+    best = best_checkpoint(trainer)
+    if cfg.get("test", True) and interrupted is None:
         ckpt = best or None
         if ckpt is None and not cfg.get("train", True):
             ckpt = cfg.get("ckpt_path")
@@ -116,11 +140,36 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
         metrics.update(scalar_metrics(trainer.callback_metrics))
 
     if trainer.is_global_zero:
-        finish_run(cfg, trainer, metrics, best)
+        finish_run(cfg, trainer, metrics, best, progress, interrupted)
+    if interrupted:
+        last = last_checkpoint(trainer)
+        raise RunInterruptedError(
+            f"the run was stopped by {interrupted} at epoch {progress['epochs']}, step {progress['global_step']};"
+            f" resume it with ckpt_path={last}" if last else f"the run was stopped by {interrupted} before any checkpoint"
+        )
     return metrics
 
 
-def finish_run(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], best: str) -> None:
+def best_checkpoint(trainer: L.Trainer) -> str:
+    """The path of the best checkpoint (the monitored ``ModelCheckpoint``'s), or "" when there is none."""
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+            return str(callback.best_model_path)
+    return ""
+
+
+def last_checkpoint(trainer: L.Trainer) -> str | None:
+    """The path of last.ckpt if this run wrote one."""
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, LastCheckpoint) and callback.path.is_file():
+            return str(callback.path)
+    return None
+
+
+def finish_run(
+    cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], best: str, progress: dict[str, int],
+    interrupted: str | None = None,
+) -> None:
     """Record hparams with the final metrics, write metrics.json and print where everything is."""
     out = output_dir(cfg)
     params = {k: v for k, v in resolved_config(cfg).items() if k not in ("paths", "callbacks", "logger")}
@@ -128,16 +177,15 @@ def finish_run(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], b
     for logger in trainer.loggers:
         logger.log_hyperparams(params, metrics=final)
         logger.save()
-    last = Path(best).parent / "last.ckpt" if best else None
     summary = {
         "metrics": metrics,
         "best_checkpoint": best or None,
-        "last_checkpoint": str(last) if last and last.exists() else None,
+        "last_checkpoint": last_checkpoint(trainer),
         "output_dir": str(out),
-        "epochs": trainer.current_epoch,
-        "global_step": trainer.global_step,
+        **progress,
+        "status": f"interrupted by {interrupted}" if interrupted else "finished",
     }
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(out / "metrics.json", json.dumps(summary, indent=2))
     from rich.console import Console
 
     console = Console()
@@ -178,8 +226,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     results = scalar_metrics(run(task, datamodule=datamodule, verbose=False)[0])
     if trainer.is_global_zero:
         report = {"checkpoint": str(cfg.ckpt_path), "data": datamodule.info.name, "split": cfg.split, "metrics": results}
-        Path(cfg.metrics_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.metrics_path).write_text(json.dumps(report, indent=2))
+        atomic_write_text(cfg.metrics_path, json.dumps(report, indent=2))
         print_table(f"{Path(cfg.ckpt_path).name} on {datamodule.info.name} ({cfg.split})", results)
         log.info("metrics written to %s", cfg.metrics_path)
     return results

@@ -1,5 +1,6 @@
 """Lightning callbacks that write the pictures (and texts) a student looks at in TensorBoard."""
 
+from zoo.callbacks.checkpointing import EarlyStopping, LastCheckpoint, LearningRateMonitor
 from zoo.callbacks.autoencoder import CodeEmbeddingLogger, ReconstructionGridLogger
 from zoo.callbacks.finetuning import BackboneFinetuning
 from zoo.callbacks.recurrent import HiddenStateHistogramLogger, TextSampleLogger
@@ -15,6 +16,9 @@ from zoo.callbacks.tensorboard import (
 __all__ = [
     "BackboneFinetuning",
     "CodeEmbeddingLogger",
+    "EarlyStopping",
+    "LastCheckpoint",
+    "LearningRateMonitor",
     "ConfusionMatrixLogger",
     "FirstLayerFiltersLogger",
     "GradientNormLogger",
