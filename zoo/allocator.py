@@ -2,13 +2,19 @@
 
 glibc's malloc hands large blocks (from 128 KiB, its threshold growing up to 32 MiB as it goes) to
 the kernel with ``mmap`` and returns them on ``free``; the heap is trimmed too. A training step
-allocates and frees the same large tensors every time, so a block above the threshold is mapped
-in afresh, page by page, on every step: a 64 MiB tensor costs 16,000 page faults each time by
-default and none with this setting (tests/test_allocator.py). WikiText-2's word model meets this:
-its logits for one batch (700 tokens by 33,278 words) are 93 MB. PyTorch's CPU performance guide
-answers this with tcmalloc or jemalloc through ``LD_PRELOAD``; raising glibc's own mmap and trim
-thresholds (``mallopt``) does the same without a dependency. The price: memory the run freed stays
-with the process (its peak) until it ends. ``keep_freed_memory: false`` in the config turns it off.
+allocates and frees the same large tensors every time, so a block above the threshold is mapped in
+afresh, page by page, on every step: a 64 MiB tensor costs 16,384 page faults each time by default
+and none with this setting once the process has settled (benchmarks/allocator_page_faults.py).
+Settling takes a few steps on glibc before 2.39: PyTorch allocates with ``posix_memalign``, whose
+slack goes to glibc's small-chunk caches, where it keeps the freed block from merging with its
+neighbours, and alone the block is too small for the next aligned request of its size (glibc bug
+30723). On glibc 2.36 a loop of 64 MiB tensors took 1 to 7 more blocks before it reused them (1
+after importing zoo.training), so a repeated tensor held up to 8 times its size. WikiText-2's
+word model meets this: its logits for one batch (700 tokens by 33,278 words) are 93 MB. PyTorch's
+CPU performance guide answers this with tcmalloc or jemalloc through ``LD_PRELOAD``; raising glibc's
+own mmap and trim thresholds (``mallopt``) does the same without a dependency. The price: memory the
+run freed stays with the process (its peak) until it ends. ``keep_freed_memory: false`` in the
+config turns it off.
 """
 
 from __future__ import annotations
