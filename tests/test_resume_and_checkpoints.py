@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.conftest import ROOT, run_script
 from tests.helpers import RecordLearningRates

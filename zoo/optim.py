@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch.optim import lr_scheduler
 
-from zoo.errors import SettingError, UnknownNameError
+from zoo.errors import SettingError
 from zoo.plain_values import check_arguments
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -37,12 +37,6 @@ SCHEDULE_KEYS = ("name", "interval")
 FILLED = ("T_max", "total_steps")
 # learning rates a schedule keeps in the optimizer's parameter groups (OneCycleLR: initial, max and min)
 LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr")
-
-
-def _lookup(table: Mapping[str, type], name: Any, group: str) -> type:
-    if name not in table:
-        raise UnknownNameError(f"unknown {group} {name!r}; valid names: {', '.join(sorted(table))}")
-    return table[name]
 
 
 def optimizer_problem(config: Mapping[str, Any]) -> str | None:
@@ -80,7 +74,7 @@ def build_optimizer(config: Mapping[str, Any], parameters: Iterable[torch.nn.Par
     if problem:
         raise SettingError(f"optimizer.{problem}: set it on the command line (e.g. optimizer.lr=0.001)")
     settings = {k: v for k, v in config.items() if k != "name"}
-    return _lookup(OPTIMIZERS, config["name"], "optimizer")(list(parameters), **settings)
+    return OPTIMIZERS[config["name"]](list(parameters), **settings)
 
 
 def build_scheduler(
@@ -97,7 +91,7 @@ def build_scheduler(
     for key, value in zip(FILLED, (length, total_steps)):
         if key in settings and settings[key] is None:
             settings[key] = max(int(value), 1)
-    return _lookup(SCHEDULERS, config["name"], "scheduler")(optimizer, **settings), interval
+    return SCHEDULERS[config["name"]](optimizer, **settings), interval
 
 
 def apply_new_settings(
@@ -119,9 +113,9 @@ def apply_new_settings(
                 if isinstance(group.get(key), (int, float)):
                     group[key] *= factor
         for scheduler in schedulers:
-            for attribute in ("base_lrs", "_last_lr", "min_lrs"):
+            for attribute in ("base_lrs", "_last_lr"):
                 values = getattr(scheduler, attribute, None)
-                if isinstance(values, list) and attribute != "min_lrs":
+                if isinstance(values, list):
                     setattr(scheduler, attribute, [value * factor for value in values])
         changed.append(f"lr {old_lr} -> {new_lr}")
     for key, value in requested.items():
