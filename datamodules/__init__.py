@@ -5,13 +5,14 @@ from datamodules.digits import DigitsDataModule
 from datamodules.fsdd import FSDDDataModule
 from datamodules.image_folder import ImageFolderDataModule, ImageNetDataModule
 from datamodules.in_memory import ImageArrays, InMemoryImageDataModule
-from datamodules.info import DataInfo
+from datamodules.info import AudioInfo, DataInfo, ImageInfo, TextInfo, WordCorpusInfo, info_from_dict
 from datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
-from datamodules.text import TextDataModule, TextInfo
+from datamodules.text import TextDataModule
 from datamodules.vocabulary import Vocabulary
-from datamodules.word_corpus import WordCorpusDataModule, WordCorpusInfo
+from datamodules.word_corpus import WordCorpusDataModule
 
 __all__ = [
+    "AudioInfo",
     "CIFAR10DataModule",
     "CIFAR100DataModule",
     "DataInfo",
@@ -19,6 +20,7 @@ __all__ = [
     "FashionMNISTDataModule",
     "FSDDDataModule",
     "ImageFolderDataModule",
+    "ImageInfo",
     "ImageNetDataModule",
     "ImageArrays",
     "InMemoryImageDataModule",
@@ -28,4 +30,5 @@ __all__ = [
     "Vocabulary",
     "WordCorpusDataModule",
     "WordCorpusInfo",
+    "info_from_dict",
 ]

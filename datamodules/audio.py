@@ -3,7 +3,7 @@ MFCC / log-mel features computed per batch on the training device.
 
 ``torchaudio`` is imported only when audio is actually used (it is the optional ``audio``
 dependency), so ``import datamodules`` works without it. The same ``AudioPreprocess`` travels
-with a checkpoint (its settings and normalisation sit in the ``DataInfo``), so
+with a checkpoint (its settings and normalisation sit in the ``AudioInfo``), so
 ``zoo.load(...).predict`` takes raw waveforms.
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from datamodules.info import AudioInfo
 from zoo.errors import DataFileError, first_line
 
 FEATURES = ("mfcc", "logmel")
@@ -141,12 +142,12 @@ class AudioPreprocess(nn.Module):
             self.set_normalisation(torch.as_tensor(mean), torch.as_tensor(std))
 
     @classmethod
-    def from_info(cls, info: dict[str, Any]) -> "AudioPreprocess":
-        """The transform a checkpoint's ``data_info`` describes."""
-        return cls(**info["audio"], mean=info["mean"], std=info["std"])
+    def from_info(cls, info: AudioInfo) -> "AudioPreprocess":
+        """The transform an ``AudioInfo`` (a checkpoint's ``data_info``, read by ``info_from_dict``) describes."""
+        return cls(**info.preprocess_settings())
 
     def settings(self) -> dict[str, Any]:
-        """The constructor's arguments except the normalisation (what ``DataInfo.audio`` holds)."""
+        """The constructor's arguments except the normalisation (``AudioInfo``'s audio fields)."""
         names = ("sample_rate", "max_samples", "features", "n_features", "n_mels", "n_fft", "hop_length")
         return {name: getattr(self, name) for name in names}
 

@@ -20,6 +20,7 @@ import torchvision
 
 from datamodules.files import FileDataModule
 from datamodules.in_memory import ImageArrays
+from datamodules.registry import register_data_module
 from zoo.errors import DataFileError, first_line
 
 try:  # numpy 2 (the pickles of numpy 1, like the official batches, name numpy.core, which numpy 2 keeps as a shim)
@@ -121,6 +122,7 @@ def read_cifar_batch(path: Path, label_key: str, num_classes: int = 100) -> Imag
     return ImageArrays(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), torch.from_numpy(labels.astype(np.int64)))
 
 
+@register_data_module("cifar10")
 class CIFAR10DataModule(FileDataModule):
     """CIFAR-10: 50,000 train (45,000 train + 5,000 val here) and 10,000 test 32x32 colour images."""
 
@@ -155,6 +157,7 @@ class CIFAR10DataModule(FileDataModule):
         return train, read_cifar_batch(files[self.test_file], self.label_key, classes)
 
 
+@register_data_module("cifar100")
 class CIFAR100DataModule(CIFAR10DataModule):
     """CIFAR-100: the same images' format with 100 fine classes (500 train images each)."""
 

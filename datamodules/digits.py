@@ -11,8 +11,10 @@ import torch
 from sklearn.datasets import load_digits
 
 from datamodules.in_memory import ImageArrays, InMemoryImageDataModule
+from datamodules.registry import register_data_module
 
 
+@register_data_module("digits")
 class DigitsDataModule(InMemoryImageDataModule):
     name = "digits"
     class_names = [str(digit) for digit in range(10)]

@@ -25,7 +25,8 @@ import torch
 from datamodules.audio import AudioDataError, AudioPreprocess, WaveformAugment, read_wav, resample
 from datamodules.files import default_root
 from datamodules.in_memory import InMemoryDataModule
-from datamodules.info import DataInfo
+from datamodules.info import AudioInfo
+from datamodules.registry import register_data_module
 from zoo.errors import DatasetNotFoundError, first_line
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class AudioArrays:
         return self.waveforms[index], self.labels[index]
 
 
+@register_data_module("fsdd")
 class FSDDDataModule(InMemoryDataModule):
     """Spoken digits as ``(N, T, n_features)`` feature sequences.
 
@@ -84,7 +86,6 @@ class FSDDDataModule(InMemoryDataModule):
         n_mels, n_fft, hop_length: the mel spectrogram (at 8 kHz: 40 bands, 32 ms windows, 10 ms hop).
         augment: training-time ``shift`` (a random delay up to ``max_shift_seconds``), ``gain`` (±``gain_db``
             dB), ``shift_gain`` or ``none``.
-        image_size: ignored; accepted because evaluation passes a model's input size to any data module.
         batch_size, eval_batch_size, val_size, split_seed, seed, name: as in ``InMemoryDataModule``.
     """
 
@@ -107,7 +108,6 @@ class FSDDDataModule(InMemoryDataModule):
         augment: str = "none",
         max_shift_seconds: float = 0.1,
         gain_db: float = 6.0,
-        image_size: int | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -241,21 +241,16 @@ class FSDDDataModule(InMemoryDataModule):
 
     # --- description -------------------------------------------------------------------------
     @property
-    def info(self) -> DataInfo:
+    def info(self) -> AudioInfo:
         """Needs the training split's feature statistics, so it reads the files if not done yet."""
         self.setup()
-        steps, n_features = self.preprocess.num_frames, self.preprocess.n_features
-        return DataInfo(
+        return AudioInfo(
             name=self.name,
             num_classes=len(self.class_names),
             class_names=list(self.class_names),
-            channels=n_features,
-            image_size=steps,
             mean=self.preprocess.mean.tolist(),
             std=self.preprocess.std.tolist(),
-            modality="audio",
-            sample_shape=[steps, n_features],
-            audio=self.preprocess.settings(),
+            **self.preprocess.settings(),
         )
 
     # --- batches -----------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from torchvision.transforms import v2
 
 from datamodules.base import SplitDataModule
 from datamodules.files import default_root
-from datamodules.info import DataInfo
+from datamodules.info import ImageInfo
+from datamodules.registry import register_data_module
 from zoo.errors import DataFileError, DatasetNotFoundError, first_line
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -41,6 +42,7 @@ def load_image(path: str) -> Image.Image:
         raise DataFileError(f"{path} is not a readable image ({type(error).__name__}: {reason}): delete or replace it") from None
 
 
+@register_data_module("image_folder")
 class ImageFolderDataModule(SplitDataModule):
     """Any ``ImageFolder`` tree with ``train/`` and ``val/`` (and optionally ``test/``) folders.
 
@@ -96,10 +98,20 @@ class ImageFolderDataModule(SplitDataModule):
         return self.folder_names()
 
     @property
-    def info(self) -> DataInfo:
+    def info(self) -> ImageInfo:
         names = self.class_names
-        return DataInfo(self.name, len(names), names, 3, self.image_size, list(self.mean), list(self.std),
-                        resize="resize", resize_size=self.resize_size)  # fmt: skip
+        return ImageInfo(
+            name=self.name,
+            num_classes=len(names),
+            class_names=names,
+            mean=list(self.mean),
+            std=list(self.std),
+            channels=3,
+            image_size=self.image_size,
+            resize="resize",
+            resize_size=self.resize_size,
+            raw_size=None,  # images of many sizes
+        )
 
     def transform(self, train: bool) -> v2.Compose:
         if train:
@@ -135,6 +147,7 @@ class ImageFolderDataModule(SplitDataModule):
         )  # fmt: skip
 
 
+@register_data_module("imagenet")
 class ImageNetDataModule(ImageFolderDataModule):
     """ImageNet-1k (ILSVRC 2012) in the ``train/<wnid>/``, ``val/<wnid>/`` layout that torchvision's
     reference scripts use; classes are named by torchvision's English category names."""

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.base import SplitDataModule
-from datamodules.info import DataInfo
+from datamodules.info import ImageInfo
 from datamodules.transforms import BatchAugment, ImagePreprocess
 
 
@@ -219,15 +219,15 @@ class InMemoryImageDataModule(InMemoryDataModule):
         raise NotImplementedError
 
     @property
-    def info(self) -> DataInfo:
-        return DataInfo(
+    def info(self) -> ImageInfo:
+        return ImageInfo(
             name=self.name,
             num_classes=len(self.class_names),
             class_names=list(self.class_names),
-            channels=self.channels,
-            image_size=self.image_size,
             mean=list(self.mean),
             std=list(self.std),
+            channels=self.channels,
+            image_size=self.image_size,
             resize=self.resize,
             raw_size=self.native_size,
         )

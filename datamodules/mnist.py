@@ -15,6 +15,7 @@ import torchvision
 from datamodules.files import FileDataModule
 from datamodules.idx import read_idx
 from datamodules.in_memory import ImageArrays
+from datamodules.registry import register_data_module
 from zoo.errors import DataFileError
 
 FILES = {
@@ -25,6 +26,7 @@ FILES = {
 }
 
 
+@register_data_module("mnist")
 class MNISTDataModule(FileDataModule):
     """MNIST: 60,000 train (55,000 train + 5,000 val here) and 10,000 test 28x28 digits."""
 
@@ -70,6 +72,7 @@ class MNISTDataModule(FileDataModule):
             )
 
 
+@register_data_module("fashion_mnist")
 class FashionMNISTDataModule(MNISTDataModule):
     """Fashion-MNIST: MNIST's format and sizes with 10 classes of clothing."""
 

@@ -1,31 +1,43 @@
 """Data-module classes by name: a data config (and a checkpoint's record of it) says ``module: mnist``,
-never a class path, so rebuilding a run's data from a file can only reach the classes listed here."""
+never a class path, so rebuilding a run's data from a file can only reach the classes registered here.
+
+A data module registers itself with ``@register_data_module("name")`` in its own file of this
+package; ``data_modules()`` imports every file of the package, so a new data set is one file here
+and its config in ``configs/data/``.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from typing import Callable, TypeVar
+
 import lightning as L
 
-from datamodules.cifar import CIFAR10DataModule, CIFAR100DataModule
-from datamodules.digits import DigitsDataModule
-from datamodules.fsdd import FSDDDataModule
-from datamodules.image_folder import ImageFolderDataModule, ImageNetDataModule
-from datamodules.mnist import FashionMNISTDataModule, MNISTDataModule
-from datamodules.text import TextDataModule
-from datamodules.word_corpus import WordCorpusDataModule
+DATA_MODULES: dict[str, type[L.LightningDataModule]] = {}
+Module = TypeVar("Module", bound=type)
 
-DATA_MODULES: dict[str, type[L.LightningDataModule]] = {
-    "digits": DigitsDataModule,
-    "mnist": MNISTDataModule,
-    "fashion_mnist": FashionMNISTDataModule,
-    "cifar10": CIFAR10DataModule,
-    "cifar100": CIFAR100DataModule,
-    "imagenet": ImageNetDataModule,
-    "image_folder": ImageFolderDataModule,
-    "fsdd": FSDDDataModule,
-    "text": TextDataModule,
-    "word_corpus": WordCorpusDataModule,
-}
+
+def register_data_module(name: str) -> Callable[[Module], Module]:
+    """Class decorator: the data module that a data config's ``module: <name>`` builds."""
+
+    def decorate(cls: Module) -> Module:
+        if DATA_MODULES.get(name, cls) is not cls:
+            raise ValueError(f"data module {name!r} is registered twice")
+        DATA_MODULES[name] = cls
+        return cls
+
+    return decorate
+
+
+def data_modules() -> dict[str, type[L.LightningDataModule]]:
+    """Every registered data module by name (the package's files imported once)."""
+    import datamodules
+
+    for module in pkgutil.iter_modules(datamodules.__path__):
+        importlib.import_module(f"datamodules.{module.name}")
+    return DATA_MODULES
 
 
 def data_module_names() -> list[str]:
-    return sorted(DATA_MODULES)
+    return sorted(data_modules())

@@ -14,7 +14,6 @@ training split only, and other words of valid/test become ``<unk>``.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -22,31 +21,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.base import SplitDataModule
 from datamodules.files import default_root
+from datamodules.info import TextInfo
 from datamodules.vocabulary import UNKNOWN, Vocabulary, read_text_file, tokenize
+from datamodules.registry import register_data_module
 from zoo.errors import DatasetNotFoundError, VocabularyError, first_line
 
 log = logging.getLogger(__name__)
 
 SPLIT_FILES = {"train": "train.txt", "val": "valid.txt", "test": "test.txt"}
-
-
-@dataclass
-class TextInfo:
-    """What a language model and its checkpoint need to know about the corpus."""
-
-    name: str
-    level: str
-    vocabulary: list[str]
-    unknown: str | None
-    seq_len: int
-    modality: str = "text"
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocabulary)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class StreamWindows(Dataset):
@@ -77,6 +59,7 @@ def to_streams(ids: torch.Tensor, count: int) -> torch.Tensor:
     return ids[: length * count].view(count, length)
 
 
+@register_data_module("text")
 class TextDataModule(SplitDataModule):
     """A character- or word-level corpus for the language-modelling task.
 
@@ -200,7 +183,10 @@ class TextDataModule(SplitDataModule):
     def info(self) -> TextInfo:
         self.setup()
         assert self.vocabulary is not None
-        return TextInfo(self.name, self.level, self.vocabulary.tokens, self.vocabulary.unknown, self.seq_len)
+        return TextInfo(
+            name=self.name, level=self.level, vocabulary=self.vocabulary.tokens, unknown=self.vocabulary.unknown,
+            seq_len=self.seq_len,
+        )  # fmt: skip
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         self.setup()

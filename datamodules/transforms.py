@@ -9,7 +9,7 @@ pixel values 0-255, floats values in [0, 1]) and ``ImagePreprocess.check_input_s
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import nn
 
+from datamodules.info import ImageInfo
 from zoo.errors import InputError
 
 IMAGE_SHAPES = "(H, W), (H, W, C), (N, H, W), (N, C, H, W) or (N, H, W, C)"
@@ -175,10 +176,11 @@ class ImagePreprocess(nn.Module):
         self.raw_size = raw_size
 
     @classmethod
-    def from_info(cls, info: Mapping[str, Any]) -> "ImagePreprocess":
-        """The evaluation transform a checkpoint's ``data_info`` describes (for ``zoo.load``'s models)."""
-        return cls(info["mean"], info["std"], info["image_size"], info["resize"], info.get("resize_size"),
-                   raw_size=training_image_size(info))  # fmt: skip
+    def from_info(cls, info: ImageInfo) -> "ImagePreprocess":
+        """The evaluation transform an ``ImageInfo`` (a checkpoint's ``data_info``, read by ``info_from_dict``)
+        describes, for ``zoo.load``'s models."""
+        raw_size = training_image_size(info)
+        return cls(info.mean, info.std, info.image_size, info.resize, info.resize_size, raw_size=raw_size)
 
     def check_input_size(self, height: int, width: int) -> None:
         """Refuse, in one line, user images of a size the training images' transform was not made for.
@@ -235,16 +237,16 @@ class ImagePreprocess(nn.Module):
         return f"image_size={self.image_size}, resize={self.resize!r}, mean={self.mean}, std={self.std}"
 
 
-def training_image_size(info: Mapping[str, Any]) -> int | None:
-    """The side of a checkpoint's training images before preprocessing: ``DataInfo.raw_size``, or,
-    for checkpoints older than that field, the ``native_size`` of the data module named ``info["name"]``
+def training_image_size(info: ImageInfo) -> int | None:
+    """The side of a checkpoint's training images before preprocessing: ``ImageInfo.raw_size``, or,
+    for checkpoints older than that field, the ``native_size`` of the data module named ``info.name``
     (``None`` when unknown, e.g. for folders of images of any size)."""
-    if info.get("raw_size") is not None:
-        return int(info["raw_size"])
-    import datamodules  # here: datamodules imports this module
+    if info.raw_size is not None:
+        return int(info.raw_size)
+    from datamodules.registry import data_modules  # here: the data modules import this module
 
-    for module in vars(datamodules).values():
-        if isinstance(module, type) and getattr(module, "name", None) == info.get("name"):
+    for module in data_modules().values():
+        if getattr(module, "name", None) == info.name:
             native = getattr(module, "native_size", None)
             return native if isinstance(native, int) else None
     return None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning as L
@@ -22,33 +21,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.analogy import AnalogyQuestions, encode_analogies, read_analogies
 from datamodules.files import default_root
+from datamodules.info import WordCorpusInfo
 from datamodules.vocabulary import read_text_file
 from datamodules.word_windows import block_bounds, context_windows, count_words, encode_sentences, keep_probabilities, select_vocabulary
+from datamodules.registry import register_data_module
 from zoo.errors import DatasetNotFoundError, VocabularyError
 
 log = logging.getLogger(__name__)
 
 ANALOGY_FILE = "analogy/questions-words.txt"
-
-
-@dataclass
-class WordCorpusInfo:
-    """What word2vec and its checkpoint need to know about the corpus."""
-
-    name: str
-    words: list[str]  # the vocabulary, most frequent first
-    counts: list[int]
-    total_words: int  # in-vocabulary words per epoch, before subsampling
-    window: int
-    analogy_sections: list[str]
-    modality: str = "word_corpus"
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.words)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class WordRuns(Dataset):
@@ -81,6 +62,7 @@ def read_vocabulary_cache(path: Path) -> dict | None:
     return None
 
 
+@register_data_module("word_corpus")
 class WordCorpusDataModule(L.LightningDataModule):
     """A word corpus for word2vec, with analogy questions for validation and test.
 
@@ -231,7 +213,10 @@ class WordCorpusDataModule(L.LightningDataModule):
         self.setup()
         assert self.words is not None and self.counts is not None and self.analogies is not None
         total = len(self.ids) if self.ids is not None else sum(self.counts)
-        return WordCorpusInfo(self.name, self.words, self.counts, total, self.window, self.analogies.names)
+        return WordCorpusInfo(
+            name=self.name, words=self.words, counts=self.counts, total_words=total, window=self.window,
+            analogy_sections=self.analogies.names,
+        )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         self.setup()

@@ -23,7 +23,7 @@ from zoo.training import build_datamodule, build_task, evaluate, train
 from zoo.weights import WeightsError
 
 # digits at their native 8x8 (64 pixels), without the shifts meant for 32x32 LeNet-5 inputs
-DIGITS = ["data=digits", "model.input_size=8", "data.augment=none", "callbacks.weight_histograms=null",
+DIGITS = ["data=digits", "data.image_size=8", "data.augment=none", "callbacks.weight_histograms=null",
           "callbacks.gradient_norm=null"]  # fmt: skip
 
 
@@ -203,6 +203,6 @@ def test_a_trained_encoder_initialises_a_classifier_and_a_wrong_code_size_is_one
 
 
 def test_an_image_size_the_encoder_was_not_built_for_is_one_line(make_cfg):
-    cfg = make_cfg("model=deep_autoencoder", "data=digits", "data.image_size=16")
+    cfg = make_cfg("model=deep_autoencoder", "+model.input_size=28", "data=digits", "data.image_size=16")  # a model built for 28x28
     with pytest.raises(ModelDataMismatchError, match="cannot take the 1x16x16 images of data set 'digits'.*data.image_size"):
         build_task(cfg, build_datamodule(cfg.data))

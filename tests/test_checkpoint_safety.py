@@ -19,7 +19,8 @@ from safetensors.torch import save_file
 
 import zoo
 from tests.conftest import ROOT, run_script
-from zoo.checkpoint import read_checkpoint, upgrade_checkpoint
+from zoo.checkpoint import read_checkpoint
+from zoo.upgrade import upgrade_checkpoint
 from zoo.errors import CheckpointError, RefusedFileError
 from zoo.weights import WeightsError
 from zoo.training import train

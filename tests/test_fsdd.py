@@ -149,8 +149,8 @@ def test_missing_empty_or_foreign_data_are_one_line_errors(tmp_path, monkeypatch
 def test_features_are_normalised_sequences_computed_per_batch(fsdd_root):
     dm = module(fsdd_root, augment="shift_gain", batch_size=16, eval_batch_size=256)
     info = dm.info
-    assert info.modality == "audio" and info.input_shape == (51, 40) and info.channels == 40
-    assert info.audio["sample_rate"] == RATE and len(info.mean) == len(info.std) == 40
+    assert info.modality == "audio" and info.input_shape == (51, 40) and info.n_features == 40
+    assert info.num_frames == 51 and info.sample_rate == RATE and len(info.mean) == len(info.std) == 40
     dm.trainer = None
     waveforms, labels = next(iter(dm.test_dataloader()))
     assert waveforms.dtype == torch.int16 and waveforms.shape == (150, 4000)

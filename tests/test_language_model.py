@@ -20,7 +20,7 @@ from datamodules.vocabulary import tokenize
 from tests.conftest import real_data_dir, run_script
 from zoo.errors import DatasetNotFoundError, VocabularyError
 from zoo.models.language_model import RNNLanguageModel, detach_state
-from zoo.tasks import LanguageModel
+from zoo.tasks.language_modeling import LanguageModel
 from zoo.training import evaluate, train
 
 # a text whose next character is always determined by the previous two: learnable in seconds
@@ -169,7 +169,7 @@ def test_the_task_carries_the_state_from_batch_to_batch(tmp_path):
                                 "num_layers": 1}, data_info=data.info.to_dict(), optimizer={})  # fmt: skip
     task.eval()
     (x1, y1), (x2, y2) = list(data.val_dataloader())[:2]
-    task._step((x1, y1), "val")
+    task.shared_step((x1, y1), "val")
     assert task.state is not None and not task.state[0].requires_grad
     carried, _ = task.model(x2, task.state)
     fresh, _ = task.model(x2)

@@ -82,6 +82,16 @@ def test_mlp_presets_and_options():
         zoo.create_model("mlp", activation="swish")
 
 
+def test_builders_take_no_argument_they_would_ignore():
+    """Sizes come from the data by name, and only to builders that use them."""
+    audio = zoo.create_model("audio_rnn", n_features=13)  # MFCC per frame: the data's AudioInfo.n_features
+    assert audio.rnn.input_size == 13 and audio(torch.randn(2, 5, 13)).shape == (2, 10)
+    for name, argument in [("resnet18", "input_size"), ("resnet20", "input_size"), ("alexnet_cifar", "input_size"),
+                           ("mlp_500_300", "in_channels"), ("mlp_800", "input_size"), ("audio_rnn", "in_channels")]:
+        with pytest.raises(TypeError, match=f"unexpected keyword argument '{argument}'"):
+            zoo.create_model(name, **{argument: 32})
+
+
 def test_registry_lists_and_rejects_unknown_names_in_one_line():
     assert {"lenet5", "lenet5_classic", "mlp", "mlp_500_300", "mlp_800"} <= set(zoo.list_models())
     assert zoo.list_models("mlp*") == ["mlp", "mlp_500_300", "mlp_800"]

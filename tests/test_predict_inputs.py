@@ -17,7 +17,7 @@ from PIL import Image
 from torch import nn
 
 import zoo
-from datamodules import CIFAR10DataModule, DigitsDataModule, MNISTDataModule
+from datamodules import AudioInfo, CIFAR10DataModule, DigitsDataModule, MNISTDataModule, TextInfo
 from datamodules.audio import AudioPreprocess
 from zoo.autoencoding import AutoencoderModel
 from zoo.errors import InputError, ZooError
@@ -192,7 +192,8 @@ def generator() -> TextGenerator:
     torch.manual_seed(0)
     vocabulary = list("\n abc")
     model = zoo.create_model("rnn_lm", vocab_size=len(vocabulary), hidden_size=8, num_layers=1)
-    return TextGenerator(model, {"model": {"name": "rnn_lm"}, "data_info": {"vocabulary": vocabulary, "level": "char"}})
+    info = TextInfo(name="abc", level="char", vocabulary=vocabulary)
+    return TextGenerator(model, {"model": {"name": "rnn_lm"}, "data_info": info.to_dict()})
 
 
 @pytest.mark.parametrize(
@@ -248,12 +249,11 @@ def test_generate_cli_refuses_bad_settings_in_one_line_before_loading(arguments,
 @pytest.fixture(scope="module")
 def audio_classifier() -> Classifier:
     preprocess = AudioPreprocess(sample_rate=8000, max_samples=4000, n_features=20, n_mels=20)
-    info = {"name": "fsdd", "num_classes": 10, "class_names": [str(d) for d in range(10)], "modality": "audio",
-            "channels": 20, "image_size": preprocess.num_frames, "mean": [0.0] * 20, "std": [1.0] * 20,
-            "audio": preprocess.settings()}  # fmt: skip
+    info = AudioInfo(name="fsdd", num_classes=10, class_names=[str(d) for d in range(10)], mean=[0.0] * 20,
+                     std=[1.0] * 20, **preprocess.settings())  # fmt: skip
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(preprocess.num_frames * 20, 10))
-    return Classifier(model, {"model": {"name": "audio_rnn"}, "data_info": info})
+    return Classifier(model, {"model": {"name": "audio_rnn"}, "data_info": info.to_dict()})
 
 
 def test_waveforms_with_nan_or_inf_and_bad_sample_rates_are_one_line(audio_classifier):

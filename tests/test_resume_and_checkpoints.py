@@ -144,7 +144,7 @@ def test_resuming_another_models_or_optimizers_checkpoint_is_one_line(make_cfg):
     ("optimizer.lr=nan", "optimizer.lr is NaN"),
     ("optimizer.lr=abc", "optimizer.lr='abc' is not a"),
     ("+optimizer.warmup=3", "optimizer.warmup is not one of its settings"),
-    ("model.input_size=big", "model.input_size='big' is not an int"),
+    ("+model.input_size=big", "model.input_size='big' is not an int"),
 ])  # fmt: skip
 def test_impossible_settings_are_one_line_before_training(make_cfg, override, expected):
     with pytest.raises(SettingError) as error:

@@ -82,7 +82,8 @@ def test_fine_tune_a_cifar_checkpoint_on_a_folder_of_images(make_cfg, tmp_path):
 
     def fine_tune(epochs: int) -> dict[str, torch.Tensor]:
         cfg = make_cfg("model=resnet20", f"model.weights_path={checkpoint}", "data=image_folder", f"data.root={tree}",
-                       "data.num_workers=0", "data.batch_size=6", "data.resize_size=36", "callbacks=[default,finetuning]",
+                       "data.num_workers=0", "data.batch_size=6", "data.image_size=32", "data.resize_size=36",
+                       "callbacks=[default,finetuning]",
                        "callbacks.backbone_finetuning.unfreeze_backbone_at_epoch=1", f"trainer.max_epochs={epochs}",
                        "callbacks.prediction_grid=null", "optimizer=sgd", "optimizer.lr=0.1")  # fmt: skip
         train(cfg)

@@ -22,11 +22,15 @@ from zoo.errors import (
     VocabularyError,
     ZooError,
 )
-from zoo.registry import create_model, get_model_entry, list_models, register_model
-
-# Loaded on first use (PEP 562), so that `import zoo.errors` (which the data modules do) imports no
-# model, no Lightning and no data module: the package has no import loop with `datamodules`.
+# Loaded on first use (PEP 562), so that `import zoo` and `import zoo.errors` (which the data modules
+# do) import no torch, no model, no Lightning and no data module: no import loop with `datamodules`.
 _LAZY = {
+    "create_model": "zoo.registry",
+    "get_model_entry": "zoo.registry",
+    "list_models": "zoo.registry",
+    "register_model": "zoo.registry",
+    "get_task": "zoo.tasks",
+    "list_tasks": "zoo.tasks",
     "AutoencoderModel": "zoo.autoencoding",
     "TextGenerator": "zoo.generation",
     "Classifier": "zoo.inference",
@@ -69,7 +73,9 @@ __all__ = [
     "create_model",
     "export_safetensors",
     "get_model_entry",
+    "get_task",
     "list_models",
+    "list_tasks",
     "load",
     "register_model",
 ]

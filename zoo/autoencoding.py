@@ -9,7 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from datamodules.info import ImageInfo
 from datamodules.transforms import ImagePreprocess, as_image_batch
+from zoo.data_info import read_data_info
 from zoo.errors import InputError, UnsupportedOperationError
 
 
@@ -28,10 +30,10 @@ class AutoencoderModel(nn.Module):
 
     def __init__(self, model: nn.Module, config: dict[str, Any]) -> None:
         super().__init__()
-        info = config["data_info"]
         self.model, self.config = model, config
-        self.class_names: list[str] = list(info.get("class_names") or [])
-        self.preprocess = ImagePreprocess.from_info(info)
+        self.info: ImageInfo = read_data_info(config, (ImageInfo,), "autoencoder")
+        self.class_names: list[str] = list(self.info.class_names)
+        self.preprocess = ImagePreprocess.from_info(self.info)
         self.eval()
 
     @property
@@ -48,7 +50,7 @@ class AutoencoderModel(nn.Module):
         return self.model(images)
 
     def _as_batch(self, images: Any) -> torch.Tensor:
-        batch = as_image_batch(images, self.config["data_info"]["channels"])
+        batch = as_image_batch(images, self.info.channels)
         self.preprocess.check_input_size(*batch.shape[-2:])
         return self.preprocess(batch.to(next(self.model.parameters()).device))
 

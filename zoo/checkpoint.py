@@ -8,7 +8,8 @@ does not own (``RefusedFileError``).
 
 Checkpoints written before the zoo named its data modules, optimizers and schedules held Hydra
 ``_target_`` class paths; ``python -m zoo.checkpoint upgrade <file>`` rewrites the ones the zoo
-itself wrote as names (by exact string, importing nothing).
+itself wrote as names (by exact string, importing nothing; ``zoo.upgrade``). Settings renamed since
+(the task layer's) are read as they are today without a rewrite.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ def read_checkpoint(path: str | Path, check_settings: bool = True) -> dict[str, 
     if where:
         raise RefusedFileError(f"refused: {path}: {where}; a zoo checkpoint holds only tensors and plain settings")
     if check_settings:
+        from zoo.upgrade import renamed_settings
+
+        checkpoint["hyper_parameters"] = renamed_settings(checkpoint["hyper_parameters"])
         refuse_metadata(checkpoint["hyper_parameters"], path, task_class_of(checkpoint["hyper_parameters"]))
     return checkpoint
 
@@ -146,6 +150,9 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.
         config = json.loads(metadata["zoo"])
     except ValueError as error:
         raise CheckpointError(f"cannot read the zoo settings of {path} ({first_line(error)}): the file is corrupt") from None
+    from zoo.upgrade import renamed_settings
+
+    config = renamed_settings(config)
     refuse_metadata(config, path, task_class_of(config))
     return config, state_dict
 
@@ -166,56 +173,6 @@ def network_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.T
     return {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
 
 
-# The class paths older zoo checkpoints recorded, and the names that replace them. Matched as exact
-# strings: converting a file imports nothing it names.
-OLD_CLASS_PATHS = {
-    "data_config": {
-        "datamodules.DigitsDataModule": "digits", "datamodules.MNISTDataModule": "mnist",
-        "datamodules.FashionMNISTDataModule": "fashion_mnist", "datamodules.CIFAR10DataModule": "cifar10",
-        "datamodules.CIFAR100DataModule": "cifar100", "datamodules.ImageNetDataModule": "imagenet",
-        "datamodules.ImageFolderDataModule": "image_folder", "datamodules.FSDDDataModule": "fsdd",
-        "datamodules.TextDataModule": "text", "datamodules.WordCorpusDataModule": "word_corpus",
-    },
-    "optimizer": {
-        "torch.optim.SGD": "sgd", "torch.optim.Adam": "adam", "torch.optim.AdamW": "adamw",
-        "torch.optim.Adadelta": "adadelta", "torch.optim.Adagrad": "adagrad", "torch.optim.RMSprop": "rmsprop",
-    },
-    "scheduler": {
-        "torch.optim.lr_scheduler.StepLR": "step", "torch.optim.lr_scheduler.MultiStepLR": "multistep",
-        "torch.optim.lr_scheduler.CosineAnnealingLR": "cosine", "torch.optim.lr_scheduler.OneCycleLR": "one_cycle",
-        "torch.optim.lr_scheduler.ReduceLROnPlateau": "plateau",
-    },
-}  # fmt: skip
-NAME_KEY = {"data_config": "module", "optimizer": "name", "scheduler": "name"}
-
-
-def upgrade_hyperparameters(hparams: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Hyper-parameters with the known class paths of an older zoo checkpoint replaced by names."""
-    upgraded = dict(hparams)
-    for key, table in OLD_CLASS_PATHS.items():
-        config = upgraded.get(key)
-        if not isinstance(config, Mapping) or "_target_" not in config:
-            continue
-        target = config["_target_"]
-        if target not in table:
-            raise RefusedFileError(f"refused: {path}: {key}._target_ {str(target)[:80]!r} is not a class the zoo ever wrote")
-        rest = {k: v for k, v in config.items() if k not in ("_target_", "_partial_")}
-        upgraded[key] = {NAME_KEY[key]: table[target], **rest}
-    return upgraded
-
-
-def upgrade_checkpoint(source: str | Path, destination: str | Path | None = None) -> Path:
-    """Rewrite a checkpoint of an older zoo (class paths) in today's format (names), atomically."""
-    from zoo.atomic import atomic_write
-
-    source = Path(source)
-    checkpoint = read_checkpoint(source, check_settings=False)
-    checkpoint["hyper_parameters"] = upgrade_hyperparameters(checkpoint["hyper_parameters"], source)
-    destination = Path(destination or source)
-    refuse_metadata(checkpoint["hyper_parameters"], source, task_class_of(checkpoint["hyper_parameters"]))
-    return atomic_write(destination, lambda handle: torch.save(checkpoint, handle))
-
-
 def main(argv: list[str] | None = None) -> None:
     """``python -m zoo.checkpoint upgrade OLD.ckpt [NEW.ckpt]``."""
     from zoo.errors import ZooError
@@ -224,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     if len(argv) not in (2, 3) or argv[0] != "upgrade":
         print(f"usage: {UPGRADE} OLD.ckpt [NEW.ckpt]   (default: rewrite OLD.ckpt in place)", file=sys.stderr)
         raise SystemExit(2)
+    from zoo.upgrade import upgrade_checkpoint
+
     try:
         written = upgrade_checkpoint(*argv[1:])
     except ZooError as error:

@@ -8,9 +8,24 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def task_of_model(choice: str) -> str:
+    """The task a model config (``configs/model/<choice>.yaml``) is for, as its model's registry entry
+    says: ``train.yaml``'s defaults list picks ``configs/task/<task>.yaml`` with it. An unknown model
+    name gives ``classification`` here; the model config's check then reports the name in one line."""
+    from zoo.registry import get_model_entry, list_models
+
+    path = CONFIG_DIR / "model" / f"{choice}.yaml"
+    config = OmegaConf.load(path) if path.is_file() else {}
+    name = config.get("name") or (config.get("model") or {}).get("name") or choice
+    return get_model_entry(name).task if name in list_models() else "classification"
+
+
+OmegaConf.register_new_resolver("task_of_model", task_of_model, replace=True)
 
 
 def compose_config(name: str, overrides: list[str], output_dir: str | Path) -> DictConfig:

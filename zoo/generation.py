@@ -17,7 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from datamodules.info import TextInfo
 from datamodules.vocabulary import END_OF_LINE, Vocabulary, tokenize
+from zoo.data_info import read_data_info
 from zoo.errors import InputError, VocabularyError
 
 MAX_LENGTH = 100_000  # tokens one generate() call draws at most
@@ -60,9 +62,9 @@ class TextGenerator(nn.Module):
 
     def __init__(self, model: nn.Module, config: dict[str, Any]) -> None:
         super().__init__()
-        info = config["data_info"]
         self.model, self.config = model, config
-        self.vocabulary = Vocabulary(info["vocabulary"], info["level"], info.get("unknown"))
+        self.info: TextInfo = read_data_info(config, (TextInfo,), "language model")
+        self.vocabulary = Vocabulary(self.info.vocabulary or [], self.info.level, self.info.unknown)
         self.eval()
 
     @property

@@ -12,10 +12,12 @@ import torch
 from safetensors.torch import save
 from torch import nn
 
+from datamodules.info import AudioInfo, ImageInfo
 from datamodules.transforms import ImagePreprocess, as_image_batch
 from zoo.autoencoding import AutoencoderModel
 from zoo.atomic import atomic_write_bytes
 from zoo.checkpoint import network_state_dict, read_checkpoint, read_safetensors
+from zoo.data_info import read_data_info
 from zoo.errors import CheckpointError, first_line
 from zoo.generation import TextGenerator
 from zoo.registry import create_model, get_model_entry, list_models
@@ -47,17 +49,17 @@ class Classifier(nn.Module):
 
     def __init__(self, model: nn.Module, config: dict[str, Any]) -> None:
         super().__init__()
-        info = config["data_info"]
         self.model = model
         self.config = config
-        self.class_names: list[str] = list(info["class_names"])
-        self.modality: str = info.get("modality", "image")
-        if self.modality == "audio":
+        self.info: ImageInfo | AudioInfo = read_data_info(config, (ImageInfo, AudioInfo), "classifier")
+        self.class_names: list[str] = list(self.info.class_names)
+        self.modality: str = self.info.modality
+        if isinstance(self.info, AudioInfo):
             from datamodules.audio import AudioPreprocess
 
-            self.preprocess = AudioPreprocess.from_info(info)
+            self.preprocess = AudioPreprocess.from_info(self.info)
         else:
-            self.preprocess = ImagePreprocess.from_info(info)
+            self.preprocess = ImagePreprocess.from_info(self.info)
         self.eval()
 
     @property
@@ -71,13 +73,13 @@ class Classifier(nn.Module):
     def _as_batch(self, inputs: Any, sample_rate: int | None = None) -> torch.Tensor:
         """A preprocessed float batch from raw images or waveforms (see the class docstring)."""
         device = next(self.model.parameters()).device
-        if self.modality == "audio":
+        if isinstance(self.info, AudioInfo):
             return self.preprocess.to(device)(self._waveforms(inputs, sample_rate).to(device))
         from zoo.errors import InputError
 
         if sample_rate is not None:
             raise InputError("sample_rate is for audio models; this one classifies images: leave it out")
-        batch = as_image_batch(inputs, self.config["data_info"]["channels"])
+        batch = as_image_batch(inputs, self.info.channels)
         self.preprocess.check_input_size(*batch.shape[-2:])
         return self.preprocess(batch.to(device))
 
@@ -184,16 +186,12 @@ def _model_from_config(config: dict[str, Any], state_dict: dict[str, torch.Tenso
     return model
 
 
-def _wrap(model: nn.Module, config: dict[str, Any]) -> Classifier | TextGenerator | AutoencoderModel:
-    """The notebook-facing object for the model's task: a ``Classifier``, ``TextGenerator`` or ``AutoencoderModel``."""
-    task = get_model_entry(config["model"]["name"]).task
-    if task == "language_modeling":
-        return TextGenerator(model, config)
-    if task == "reconstruction":
-        return AutoencoderModel(model, config)
-    if task == "word_embedding":
-        return WordVectors(config["data_info"]["words"], model.input, config["data_info"]["counts"])
-    return Classifier(model, config)
+def _wrap(model: nn.Module, config: dict[str, Any]) -> nn.Module | WordVectors:
+    """The notebook-facing object the model's task declares (``Task.notebook``): a ``Classifier``,
+    ``TextGenerator``, ``AutoencoderModel`` or ``WordVectors``."""
+    from zoo.tasks import get_task
+
+    return get_task(get_model_entry(config["model"]["name"]).task).notebook(model, config)
 
 
 def load(
@@ -228,13 +226,12 @@ def _load_named(name: str, weights: str | None, weights_path: str | None = None,
     from torchvision.models._meta import _IMAGENET_CATEGORIES
 
     from datamodules.image_folder import IMAGENET_MEAN, IMAGENET_STD
-    from datamodules.info import DataInfo
 
     model_config = {"name": name, **kwargs}
     model = create_model(pretrained=None if weights_path else "torchvision", weights_path=weights_path, **model_config)
     classes = list(_IMAGENET_CATEGORIES)
-    info = DataInfo("imagenet", len(classes), classes, 3, 224, list(IMAGENET_MEAN), list(IMAGENET_STD),
-                    resize="resize", resize_size=256)  # fmt: skip
+    info = ImageInfo(name="imagenet", num_classes=len(classes), class_names=classes, mean=list(IMAGENET_MEAN),
+                     std=list(IMAGENET_STD), channels=3, image_size=224, resize="resize", resize_size=256)  # fmt: skip
     return Classifier(model, {"model": model_config, "data_info": info.to_dict()})
 
 

@@ -32,7 +32,7 @@ SCHEDULERS: dict[str, type] = {
     "plateau": lr_scheduler.ReduceLROnPlateau,
 }
 # settings of ours in a scheduler config, not arguments of the torch class
-SCHEDULE_KEYS = ("name", "interval")
+SCHEDULE_KEYS = ("name", "interval", "monitor")
 # schedule lengths that None asks to fill from the run's length
 FILLED = ("T_max", "total_steps")
 # learning rates a schedule keeps in the optimizer's parameter groups (OneCycleLR: initial, max and min)
@@ -64,6 +64,8 @@ def scheduler_problem(config: Mapping[str, Any] | None) -> str | None:
         return f"name {name!r} is not a learning-rate schedule of the zoo (valid: {', '.join(sorted(SCHEDULERS))})"
     if config.get("interval", "epoch") not in ("epoch", "step"):
         return f"interval={config.get('interval')!r} is not 'epoch' or 'step'"
+    if not isinstance(config.get("monitor", ""), (str, type(None))):
+        return f"monitor={config.get('monitor')!r} is not a metric name (e.g. val/loss)"
     settings = {k: v for k, v in config.items() if k not in SCHEDULE_KEYS and not (k in FILLED and v is None)}
     return check_arguments(SCHEDULERS[name], settings)
 

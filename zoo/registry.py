@@ -1,24 +1,26 @@
 """Model registry: builders are registered by name, like ``torchvision.models.get_model``.
 
 Each entry records the builder and the task the model is for (``classification`` for
-image classifiers), so the training code can pick the LightningModule from the model name.
+classifiers): the one place that says it. The training code picks the task's LightningModule
+(``zoo.tasks.get_task``) and its config (``configs/task/<task>.yaml``) from it.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any, Callable
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable
 
 from zoo.errors import UnknownNameError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    builder: Callable[..., nn.Module]
+    builder: Callable[..., "nn.Module"]
     task: str
 
 
@@ -28,7 +30,7 @@ _MODELS: dict[str, ModelEntry] = {}
 def register_model(name: str | None = None, *, task: str = "classification") -> Callable:
     """Decorator that registers a model builder under ``name`` (default: the function's name)."""
 
-    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    def decorate(builder: Callable[..., "nn.Module"]) -> Callable[..., "nn.Module"]:
         key = name or builder.__name__
         if key in _MODELS:
             raise ValueError(f"model {key!r} is registered twice")
@@ -63,7 +65,7 @@ def get_model_entry(name: str) -> ModelEntry:
         ) from None
 
 
-def create_model(name: str, pretrained: str | None = None, weights_path: str | None = None, **kwargs: Any) -> nn.Module:
+def create_model(name: str, pretrained: str | None = None, weights_path: str | None = None, **kwargs: Any) -> "nn.Module":
     """Build the model registered as ``name`` with builder keyword arguments ``kwargs``.
 
     ``pretrained="torchvision"`` loads torchvision's published weights for the same architecture,

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import lightning as L
 
-from zoo.errors import SettingError
+from zoo.errors import SettingError, first_line
 from zoo.optim import optimizer_problem, scheduler_problem
 from zoo.plain_values import check_arguments, find_code_reference
 from zoo.registry import get_model_entry, list_models
@@ -35,7 +35,9 @@ def model_problem(config: Any) -> str | None:
 
 def data_problem(config: Any) -> str | None:
     """What is wrong with a data config ``{"module": ..., data-module arguments}``, or None."""
-    from datamodules.registry import DATA_MODULES
+    from datamodules.registry import data_modules
+
+    DATA_MODULES = data_modules()
 
     if not isinstance(config, Mapping):
         return "is not a mapping of settings"
@@ -51,7 +53,9 @@ def data_problem(config: Any) -> str | None:
 
 def build_datamodule(config: Mapping[str, Any], **fixed: Any) -> L.LightningDataModule:
     """The data module a data config names, with ``fixed`` arguments (a trained model's sizes) on top."""
-    from datamodules.registry import DATA_MODULES
+    from datamodules.registry import data_modules
+
+    DATA_MODULES = data_modules()
 
     if not isinstance(config, dict):  # a Hydra DictConfig: plain values, interpolations resolved
         from omegaconf import OmegaConf
@@ -81,8 +85,26 @@ def hyperparameter_problem(hparams: Mapping[str, Any], task_cls: type | None = N
         if problem:
             return f"{key}.{problem}" if not problem.startswith("is not") else f"{key} {problem}"
     if task_cls is not None:
-        settings = {k: v for k, v in hparams.items() if k not in ("model", "data_config", "optimizer", "scheduler", "data_info")}
-        problem = check_arguments(task_cls, settings)
+        from zoo.tasks.base import STRUCTURE
+
+        problem = task_cls.settings_problem({k: v for k, v in hparams.items() if k not in STRUCTURE})
         if problem:
             return problem
+    if "data_info" in hparams:
+        problem = data_info_problem(hparams["data_info"])
+        if problem:
+            return f"data_info {problem}"
+    return None
+
+
+def data_info_problem(record: Any) -> str | None:
+    """What is wrong with a data info record (``datamodules.info``), or None."""
+    from datamodules.info import info_from_dict
+
+    if not isinstance(record, Mapping):
+        return "is not a mapping of settings"
+    try:
+        info_from_dict(record)
+    except (TypeError, ValueError) as error:
+        return first_line(error)
     return None

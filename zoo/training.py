@@ -19,10 +19,11 @@ from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from datamodules.info import info_from_dict
 from zoo.allocator import keep_freed_memory
 from zoo.callbacks.checkpointing import AtomicCheckpointIO, LastCheckpoint
 from zoo.atomic import atomic_write_text
-from zoo.checkpoint import read_checkpoint
+from zoo.checkpoint import read_checkpoint, task_class_of
 from zoo.errors import ModelDataMismatchError, RunInterruptedError, SettingError
 from zoo.optim import optimizer_problem, scheduler_problem
 from zoo.registry import get_model_entry
@@ -51,34 +52,42 @@ def plain(config: DictConfig | dict | None) -> Any:
 
 
 def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
-    """The task for ``cfg.model``, with the model's data-dependent sizes filled from the data."""
+    """The task the model's registry entry names, with the model's data-dependent sizes filled from the data."""
     info = datamodule.info
     model = plain(cfg.model)
     problem = model_problem(model)
     if problem:
         raise SettingError(f"model.{problem}: choose another model= or fix the setting on the command line")
     entry = get_model_entry(model["name"])
+    settings = dict(plain(cfg.task) or {})
+    requested = settings.pop("name", entry.task)
+    if requested != entry.task:
+        raise SettingError(
+            f"task={requested} contradicts model {model['name']!r}, a {entry.task.replace('_', ' ')} model:"
+            " leave task= out (the model's registry entry picks its task)"
+        )
     task_cls = get_task(entry.task)
-    modality = getattr(info, "modality", "image")
-    if modality not in task_cls.modalities:
+    if info.modality not in task_cls.modalities:
         raise ModelDataMismatchError(
             f"model {model['name']!r} is a {entry.task.replace('_', ' ')} model for {' or '.join(task_cls.modalities)}"
-            f" data, but data set {info.name!r} holds {modality}: choose a {modality} model (zoo.list_models(task=...))"
-            f" or a data set of {' or '.join(task_cls.modalities)}"
+            f" data, but data set {info.name!r} holds {info.modality}: choose a {info.modality} model"
+            f" (zoo.list_models(task=...)) or a data set of {' or '.join(task_cls.modalities)}"
         )
-    for key, value in task_cls.model_arguments(info).items():
-        model.setdefault(key, value)
     optimizer, scheduler = plain(cfg.optimizer), plain(cfg.scheduler) or None
-    for group, problem in (("optimizer", optimizer_problem(optimizer)), ("scheduler", scheduler_problem(scheduler))):
+    conflict = task_cls.run_settings_problem(optimizer, scheduler, settings)
+    if conflict:
+        raise SettingError(conflict)
+    for group, problem in (("optimizer", optimizer_problem(optimizer)), ("scheduler", scheduler_problem(scheduler)),
+                           ("task", task_cls.settings_problem(settings))):  # fmt: skip
         if problem:
             raise SettingError(f"{group}.{problem}: set it on the command line ({group}.<key>=<value>)")
     return task_cls(
-        model=model,
+        model=task_cls.fill_model_config(model, info),
         data_info=info.to_dict(),
         data_config=plain(cfg.data),
         optimizer=optimizer,
         scheduler=scheduler,
-        **plain(cfg.task),
+        **settings,
     )
 
 
@@ -189,8 +198,7 @@ def finish_run(
     from rich.console import Console
 
     console = Console()
-    for key in ("test/acc", "test/acc_top5", "test/loss", "test/ppl", "test/bpc", "test/mse", "test/pca_mse", "test/analogy_acc",
-                "val/acc", "val/loss", "val/ppl"):
+    for key in type(trainer.lightning_module).headline_metrics:
         if key in metrics:
             console.print(f"{key:>14}: {metrics[key]:.4f}")
     console.print(f"    checkpoint: {best or '(none saved)'}", soft_wrap=True)
@@ -200,26 +208,21 @@ def finish_run(
     console.print(f"       metrics: {out / 'metrics.json'}", soft_wrap=True)
 
 
-def fixed_by_model(data_info: dict[str, Any]) -> dict[str, Any]:
-    """Data-module arguments a trained model fixes: its input size, or its vocabulary (word2vec's: words and counts)."""
-    return {key: data_info[key] for key in ("image_size", "vocabulary", "words", "counts") if key in data_info}
-
-
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Score a checkpoint on the test (or val) split of its own data set or of ``cfg.data``."""
+    """Score a checkpoint on the test (or val) split of its own data set or of ``cfg.data``; the data
+    module serves what the trained model takes (``DataInfo.fixed_arguments``: its image size, its vocabulary)."""
     checkpoint = read_checkpoint(cfg.ckpt_path)
     hparams = dict(checkpoint["hyper_parameters"])
     if cfg.get("data"):
-        data_config = OmegaConf.to_container(cfg.data, resolve=True)
+        data_config = plain(cfg.data)
     else:
         data_config = dict(hparams["data_config"])
         if "root" in data_config:
             data_config["root"] = cfg.data_root
-    datamodule = build_datamodule(data_config, **fixed_by_model(hparams["data_info"]))
+    datamodule = build_datamodule(data_config, **info_from_dict(hparams["data_info"]).fixed_arguments())
     hparams["data_info"] = datamodule.info.to_dict()  # checks that the model fits this data
     hparams["model"] = without_weight_sources(hparams["model"])  # the weights come from the checkpoint
-    task_cls = get_task(get_model_entry(hparams["model"]["name"]).task)
-    task = task_cls(**hparams)
+    task = task_class_of(hparams)(**hparams)
     task.load_state_dict(checkpoint["state_dict"])
     trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_model_summary=False)
     run = trainer.validate if cfg.split == "val" else trainer.test

@@ -11,11 +11,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torchvision.utils import make_grid
 
+from zoo.callbacks.base import TaskCallback
 from zoo.callbacks.tensorboard import tensorboard_writers
-
-
-def is_reconstruction(outputs: Any) -> bool:
-    return isinstance(outputs, dict) and "reconstruction" in outputs
 
 
 def latent_traversal(model: torch.nn.Module, code: torch.Tensor, dims: int, steps: int, span: float) -> torch.Tensor:
@@ -28,12 +25,14 @@ def latent_traversal(model: torch.nn.Module, code: torch.Tensor, dims: int, step
     return model.decode(codes)
 
 
-class ReconstructionGridLogger(L.Callback):
+class ReconstructionGridLogger(TaskCallback):
     """After each validation epoch, logs ``val/reconstructions``: rows of ``count // 8`` inputs, each
     followed by a row of their reconstructions (and, with ``task.noise``, ``val/denoising``: corrupted
     inputs over their reconstructions). For models with ``sample`` (the VAE) also ``vae/samples``
     from the prior and ``vae/latent_traversal`` (the first validation image's code, each of its
     first ``traversal_dims`` values swept over [-3, 3])."""
+
+    tasks = ("reconstruction",)
 
     def __init__(self, count: int = 32, samples: int = 64, traversal_dims: int = 8, traversal_steps: int = 11) -> None:
         self.count, self.samples = count, samples
@@ -44,7 +43,7 @@ class ReconstructionGridLogger(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if batch_idx == 0 and not trainer.sanity_checking and is_reconstruction(outputs):
+        if batch_idx == 0 and not trainer.sanity_checking and self.serves(pl_module):
             self._batch = {key: outputs[key][: self.count] for key in ("target", "reconstruction", "code")}
 
     @staticmethod
@@ -80,9 +79,11 @@ class ReconstructionGridLogger(L.Callback):
                 writer.add_image(tag, grid, step)
 
 
-class CodeEmbeddingLogger(L.Callback):
+class CodeEmbeddingLogger(TaskCallback):
     """At the end of testing, writes up to ``count`` test codes to TensorBoard's projector
     (``test/codes``) with their class names as labels and the images as a sprite."""
+
+    tasks = ("reconstruction",)
 
     def __init__(self, count: int = 2000) -> None:
         self.count = count
@@ -92,7 +93,7 @@ class CodeEmbeddingLogger(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if not is_reconstruction(outputs) or not tensorboard_writers(trainer):
+        if not self.serves(pl_module) or not tensorboard_writers(trainer):
             return
         missing = self.count - sum(len(part[0]) for part in self._parts)
         if missing > 0:
@@ -103,7 +104,7 @@ class CodeEmbeddingLogger(L.Callback):
         if not parts:
             return
         codes, images, labels = (torch.cat(column) for column in zip(*parts))
-        names = pl_module.hparams.data_info["class_names"]
+        names = pl_module.info.class_names
         metadata = [names[int(label)] for label in labels] if names else [str(int(label)) for label in labels]
         for writer in tensorboard_writers(trainer):
             writer.add_embedding(codes, metadata, label_img=images, global_step=trainer.global_step, tag="test/codes")

@@ -56,7 +56,7 @@ class LastCheckpoint(Checkpoint):
         self._save(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        # a NaN loss is not saved: the last good checkpoint stays (see zoo.tasks.common.check_finite_loss)
+        # a NaN loss is not saved: the last good checkpoint stays (see zoo.tasks.base.Task.check_finite_loss)
         if isinstance(exception, (SIGTERMException, KeyboardInterrupt)) and trainer.state.fn == "fit":
             self._save(trainer)
 

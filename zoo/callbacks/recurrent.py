@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
+from zoo.callbacks.base import TaskCallback
 from zoo.callbacks.tensorboard import tensorboard_writers
 
 
@@ -19,9 +20,11 @@ def as_markdown_block(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
-class TextSampleLogger(L.Callback):
+class TextSampleLogger(TaskCallback):
     """After each validation epoch, logs ``length`` tokens sampled from the language model after
-    ``prompt`` as ``samples/text`` (only for tasks trained on a text corpus)."""
+    ``prompt`` as ``samples/text``."""
+
+    tasks = ("language_modeling",)
 
     def __init__(self, prompt: str = "", length: int = 300, temperature: float = 0.8, top_k: int | None = None,
                  seed: int = 0) -> None:  # fmt: skip
@@ -29,7 +32,7 @@ class TextSampleLogger(L.Callback):
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or "vocabulary" not in pl_module.hparams.get("data_info", {}):
+        if trainer.sanity_checking or not self.serves(pl_module):
             return
         writers = tensorboard_writers(trainer)
         if not writers:

@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import grad_norm, rank_zero_only
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
-from zoo.tasks.common import logger_writes_this_batch
+from zoo.callbacks.base import TaskCallback
 
 
 def tensorboard_writers(trainer: L.Trainer) -> list[SummaryWriter]:
@@ -23,13 +23,7 @@ def tensorboard_writers(trainer: L.Trainer) -> list[SummaryWriter]:
     return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
 
 
-def is_image_task(pl_module: L.LightningModule) -> bool:
-    """Whether the module was trained on images (the image figures skip audio and text)."""
-    info = pl_module.hparams.get("data_info") or {}
-    return "image_size" in info and info.get("modality", "image") == "image"
-
-
-class GradientNormLogger(L.Callback):
+class GradientNormLogger(TaskCallback):
     """Logs the L2 norm of every parameter's gradient as ``grad_norm/<parameter>`` (and the total).
 
     With a deep sigmoid MLP these curves show the vanishing gradient: the first layers' norms
@@ -37,11 +31,14 @@ class GradientNormLogger(L.Callback):
     Computed on the batches the loggers write (every ``trainer.log_every_n_steps``), before clipping.
     """
 
+    # the tasks trained through gradients (word2vec applies closed-form updates)
+    tasks = ("classification", "layerwise_pretraining", "language_modeling", "reconstruction")
+
     def __init__(self, norm_type: float = 2.0) -> None:
         self.norm_type = norm_type
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any) -> None:
-        if not logger_writes_this_batch(pl_module):
+        if not self.serves(pl_module) or not pl_module.logger_writes_this_batch():
             return
         norms = grad_norm(pl_module, norm_type=self.norm_type)
         prefix = f"grad_{float(self.norm_type)}_norm"
@@ -86,10 +83,12 @@ def prediction_grid(
     return figure
 
 
-class PredictionGridLogger(L.Callback):
+class PredictionGridLogger(TaskCallback):
     """After each validation epoch, logs the first ``count`` validation images with their labels
-    (``val/predictions``) and up to ``count`` misclassified ones (``val/misclassified``).
-    Does nothing for data that are not images."""
+    (``val/predictions``) and up to ``count`` misclassified ones (``val/misclassified``)."""
+
+    tasks = ("classification", "layerwise_pretraining")
+    modalities = ("image",)
 
     def __init__(self, count: int = 32) -> None:
         self.count = count
@@ -100,9 +99,7 @@ class PredictionGridLogger(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if trainer.sanity_checking or not isinstance(outputs, dict) or "logits" not in outputs:
-            return  # only classifiers' outputs hold logits (autoencoders': see zoo.callbacks.autoencoder)
-        if not is_image_task(pl_module):
+        if trainer.sanity_checking or not self.serves(pl_module):
             return
         images, labels = batch
         predicted = outputs["logits"].argmax(1)
@@ -127,19 +124,21 @@ class PredictionGridLogger(L.Callback):
     @staticmethod
     def _log_grid(trainer: L.Trainer, pl_module: L.LightningModule, tag: str, images: torch.Tensor,
                   predicted: torch.Tensor, labels: torch.Tensor) -> None:  # fmt: skip
-        info = pl_module.hparams.data_info
-        mean = torch.tensor(info["mean"]).view(1, -1, 1, 1)
-        std = torch.tensor(info["std"]).view(1, -1, 1, 1)
-        figure = prediction_grid(images * std + mean, predicted, labels, info["class_names"])
+        info = pl_module.info
+        mean = torch.tensor(info.mean).view(1, -1, 1, 1)
+        std = torch.tensor(info.std).view(1, -1, 1, 1)
+        figure = prediction_grid(images * std + mean, predicted, labels, info.class_names)
         for writer in tensorboard_writers(trainer):
             writer.add_figure(tag, figure, trainer.global_step, close=False)
         plt.close(figure)
 
 
-class FirstLayerFiltersLogger(L.Callback):
+class FirstLayerFiltersLogger(TaskCallback):
     """Logs the first convolution's kernels as an image after every ``every_n_epochs`` epochs: the
     edge and colour detectors of Krizhevsky et al. 2012, Fig. 3. Each kernel is scaled to [0, 1];
     3-channel kernels show in colour, others one grey tile per input channel."""
+
+    modalities = ("image",)
 
     def __init__(self, every_n_epochs: int = 1, upscale: int = 8) -> None:
         self.every_n_epochs, self.upscale = every_n_epochs, upscale
@@ -149,7 +148,7 @@ class FirstLayerFiltersLogger(L.Callback):
             return
         conv = next((m for m in pl_module.modules() if isinstance(m, torch.nn.Conv2d)), None)
         writers = tensorboard_writers(trainer)
-        if conv is None or not writers or not is_image_task(pl_module):
+        if conv is None or not writers or not self.serves(pl_module):
             return
         kernels = conv.weight.detach().float().cpu()
         if kernels.shape[1] != 3:
@@ -163,17 +162,19 @@ class FirstLayerFiltersLogger(L.Callback):
             writer.add_image("filters/first_conv", grid, trainer.global_step)
 
 
-class ConfusionMatrixLogger(L.Callback):
+class ConfusionMatrixLogger(TaskCallback):
     """At the end of testing, logs the confusion matrix the task accumulated as a figure."""
 
+    tasks = ("classification", "layerwise_pretraining")
+
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        confusion = getattr(pl_module, "test_confusion", None)
-        if confusion is None:
+        if not self.serves(pl_module):
             return
+        confusion = pl_module.test_confusion
         confusion.compute()  # on every rank: it synchronises the counts across processes
         writers = tensorboard_writers(trainer)
         if writers:
-            class_names = pl_module.hparams.data_info["class_names"]
+            class_names = pl_module.info.class_names
             figure, _ = confusion.plot(labels=class_names)
             figure.set_size_inches(max(6, 0.6 * len(class_names)), max(6, 0.6 * len(class_names)))
             for writer in writers:

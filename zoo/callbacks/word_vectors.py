@@ -8,31 +8,30 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from zoo.callbacks.base import TaskCallback
 from zoo.callbacks.tensorboard import tensorboard_writers
-
-
-def is_word_embedding(pl_module: L.LightningModule) -> bool:
-    return hasattr(pl_module, "model") and hasattr(pl_module.model, "gradients") and "counts" in (pl_module.hparams.get("data_info") or {})
 
 
 def word_vectors(pl_module: L.LightningModule):
     from zoo.word_vectors import WordVectors
 
-    info = pl_module.hparams.data_info
-    return WordVectors(info["words"], pl_module.model.input.detach(), info["counts"])
+    info = pl_module.info
+    return WordVectors(info.words, pl_module.model.input.detach(), info.counts)
 
 
-class WordVectorsLogger(L.Callback):
+class WordVectorsLogger(TaskCallback):
     """Neighbours as a text table (``probes``, default: the 10th to 17th most frequent words), the
     ``projector_words`` most frequent vectors in the projector, and ``vectors.txt``/``vectors.bin``
     (word2vec formats) in the run's folder when training ends."""
+
+    tasks = ("word_embedding",)
 
     def __init__(self, probes: list[str] | None = None, neighbours: int = 8, projector_words: int = 5000, export: bool = True) -> None:
         self.probes, self.neighbours, self.projector_words, self.export = probes, neighbours, projector_words, export
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not is_word_embedding(pl_module):
+        if trainer.sanity_checking or not self.serves(pl_module):
             return
         vectors = word_vectors(pl_module)
         probes = [w for w in (self.probes or vectors.words[10:18]) if w in vectors]
@@ -45,7 +44,7 @@ class WordVectorsLogger(L.Callback):
 
     @rank_zero_only
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not is_word_embedding(pl_module):
+        if not self.serves(pl_module):
             return
         vectors = word_vectors(pl_module)
         count = min(self.projector_words, len(vectors))

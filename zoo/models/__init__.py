@@ -1,5 +1,11 @@
-"""Model definitions: plain ``nn.Module``s, registered by name (importing this package registers them)."""
+"""Model definitions: plain ``nn.Module``s, registered by name with ``zoo.registry.register_model``.
 
-from zoo.models import alexnet, language_model, lenet, mlp, resnet, sequence, vgg  # noqa: F401  (registration side effect)
-from zoo.models import autoencoder, conv_autoencoder, encoder_classifier, vae  # noqa: F401
-from zoo.models import word2vec  # noqa: F401
+Importing this package imports every module in it, so a new model is one file here (its builder
+decorated with ``@register_model(task=...)``) plus its config in ``configs/model/``.
+"""
+
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

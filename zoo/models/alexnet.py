@@ -136,7 +136,6 @@ def alexnet(
 def alexnet_cifar(
     num_classes: int = 10,
     in_channels: int = 3,
-    input_size: int | None = None,
     dropout: float = 0.5,
     hidden_features: int = 1024,
 ) -> AlexNet:
@@ -150,8 +149,8 @@ def alexnet_cifar(
     units rather than 4,096: 4,096-wide layers would put 33.6M of 35.9M parameters into the head
     (some 670 per CIFAR training image), where 1,024 keeps AlexNet's head-heavy shape (5.3M of
     7.5M parameters) and its dropout regularisation; pass ``hidden_features=4096`` for the
-    full-width head. It takes 28x28 (MNIST-sized) inputs too (28 -> 14 -> 7 -> 4), so
-    ``input_size`` is accepted but not needed.
+    full-width head. It takes 28x28 (MNIST-sized) inputs too (28 -> 14 -> 7 -> 4): the adaptive
+    pool makes the classifier see 4x4x256 whatever the size.
     """
     features = make_features(FEATURE_CONFIGS["cifar"], in_channels, pool_padding=1)
     return AlexNet(features, num_classes, dropout, pool_size=4, hidden_features=hidden_features)

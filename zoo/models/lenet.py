@@ -177,7 +177,10 @@ def lenet5(
         return LeNet5(num_classes, in_channels, input_size)
     if variant == "classic":
         if input_size != 32:
-            raise ValueError(f"classic LeNet-5 takes 32x32 inputs as in the paper, not {input_size}x{input_size}")
+            raise ValueError(
+                f"classic LeNet-5 takes 32x32 inputs as in the paper, not {input_size}x{input_size}:"
+                " set data.image_size=32 (28x28 digits are padded to it)"
+            )
         return LeNet5Classic(num_classes, in_channels)
     raise ValueError(f"unknown LeNet-5 variant {variant!r}; use 'modern' or 'classic'")
 

@@ -102,11 +102,8 @@ def mlp(
 
 
 def _fixed_input_preset(name: str, hidden_sizes: list[int], doc: str):
-    """Register a preset whose input is fixed at ``in_features`` (784 for MNIST).
-
-    ``in_channels`` and ``input_size`` are accepted so that image configs compose, but a data
-    set of another size is reported as a mismatch before training.
-    """
+    """Register a preset whose input is fixed at ``in_features`` (784 for MNIST): it takes no image
+    channels or size, so a data set of another size is reported as a mismatch before training."""
 
     def builder(
         num_classes: int = 10,
@@ -114,8 +111,6 @@ def _fixed_input_preset(name: str, hidden_sizes: list[int], doc: str):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
-        in_channels: int | None = None,
-        input_size: int | None = None,
     ) -> MLP:
         return MLP(in_features, hidden_sizes, num_classes, activation, dropout, batch_norm)
 

@@ -214,7 +214,6 @@ def _register_resnet(name: str, block: Block, layers: list[int]) -> Callable[...
     def builder(
         num_classes: int = 1000,
         in_channels: int = 3,
-        input_size: int | None = None,
         zero_init_residual: bool = False,
     ) -> ResNet:
         return ResNet(block, layers, num_classes, zero_init_residual, in_channels)
@@ -222,7 +221,7 @@ def _register_resnet(name: str, block: Block, layers: list[int]) -> Callable[...
     depth = sum(layers) * (3 if block is Bottleneck else 2) + 2
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = (f"ResNet-{depth} (He et al. 2015, Table 1): {block.__name__}s {layers} per stage;"
-                       " any input size (global average pooling; ``input_size`` is not needed).")  # fmt: skip
+                       " any input size (global average pooling).")  # fmt: skip
     return register_model(name)(builder)
 
 
@@ -232,7 +231,6 @@ def _register_cifar_resnet(name: str, n: int) -> Callable[..., CifarResNet]:
     def builder(
         num_classes: int = 10,
         in_channels: int = 3,
-        input_size: int | None = None,
         zero_init_residual: bool = False,
         shortcut: str = "A",
     ) -> CifarResNet:
@@ -240,7 +238,7 @@ def _register_cifar_resnet(name: str, n: int) -> Callable[..., CifarResNet]:
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = (f"ResNet-{6 * n + 2} for CIFAR (He et al. 2015, Section 4.2): n={n} blocks per stage,"
-                       " option-A shortcuts; made for 32x32 inputs (``input_size`` is not needed).")  # fmt: skip
+                       " option-A shortcuts; made for 32x32 inputs (any size pools to 1x1).")  # fmt: skip
     return register_model(name)(builder)
 
 

@@ -100,7 +100,7 @@ def seq_rnn(
 @register_model()
 def audio_rnn(
     num_classes: int = 10,
-    in_channels: int = 40,
+    n_features: int = 40,
     cell: str = "gru",
     hidden_size: int = 128,
     num_layers: int = 1,
@@ -108,7 +108,7 @@ def audio_rnn(
     dropout: float = 0.0,
     pooling: str = "mean",
 ) -> SequenceClassifier:
-    """A (bidirectional) GRU/LSTM/RNN over ``(N, T, in_channels)`` feature frames: ``in_channels`` is the
-    number of features per frame (MFCC coefficients or mel bands), filled from the audio data module."""
-    return SequenceClassifier(in_channels, num_classes, hidden_size=hidden_size, num_layers=num_layers, cell=cell,
+    """A (bidirectional) GRU/LSTM/RNN over ``(N, T, n_features)`` feature frames: ``n_features`` is the
+    number of features per frame (MFCC coefficients or mel bands), filled from the data's ``AudioInfo``."""
+    return SequenceClassifier(n_features, num_classes, hidden_size=hidden_size, num_layers=num_layers, cell=cell,
                               bidirectional=bidirectional, dropout=dropout, pooling=pooling)  # fmt: skip

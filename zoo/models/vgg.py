@@ -42,7 +42,7 @@ MIN_INPUT_SIZE = 32
 def check_input_size(name: str, input_size: int | None) -> None:
     if input_size is not None and input_size < MIN_INPUT_SIZE:
         raise ValueError(f"{name} needs inputs of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels, got"
-                         f" input_size={input_size} (pad 28x28 images to 32x32)")  # fmt: skip
+                         f" input_size={input_size} (data.image_size=32 pads 28x28 images to 32x32)")  # fmt: skip
 
 
 def make_layers(cfg: Sequence[int | str], batch_norm: bool = False, in_channels: int = 3) -> nn.Sequential:

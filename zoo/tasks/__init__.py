@@ -1,26 +1,31 @@
-"""LightningModules, one per task (not per model): the model registry says which task a model is for."""
+"""LightningModules, one per task (not per model), on the base in ``zoo/tasks/base.py``.
+
+The model registry says which task a model is for (``register_model(task=...)``); the task named
+``x`` is the ``Task`` subclass declaring ``name = "x"`` in ``zoo/tasks/x.py``, with its settings in
+``configs/task/x.yaml``. So a new task is one file here and one config file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from zoo.errors import UnknownNameError
-from zoo.tasks.classification import ImageClassifier
-from zoo.tasks.language_modeling import LanguageModel
-from zoo.tasks.layerwise import LayerwisePretraining
-from zoo.tasks.reconstruction import Reconstruction
-from zoo.tasks.word_embedding import WordEmbedding
 
-TASKS = {
-    "classification": ImageClassifier,
-    "language_modeling": LanguageModel,
-    "reconstruction": Reconstruction,
-    "layerwise_pretraining": LayerwisePretraining,
-    "word_embedding": WordEmbedding,
-}
+HELPERS = {"base", "pca"}  # modules here that hold no task
+
+
+def list_tasks() -> list[str]:
+    """The names of the zoo's tasks (one module of this package each)."""
+    return sorted(module.name for module in pkgutil.iter_modules(__path__) if module.name not in HELPERS)
 
 
 def get_task(name: str) -> type:
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown task {name!r}; valid tasks: {', '.join(sorted(TASKS))}") from None
+    """The task class named ``name``."""
+    from zoo.tasks.base import TASKS
 
+    if name not in list_tasks():
+        raise UnknownNameError(f"unknown task {name!r}; valid tasks: {', '.join(list_tasks())}")
+    importlib.import_module(f"{__name__}.{name}")
+    return TASKS[name]
 
-__all__ = ["ImageClassifier", "LanguageModel", "LayerwisePretraining", "Reconstruction", "TASKS", "WordEmbedding", "get_task"]

@@ -19,43 +19,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric, MeanSquaredError
 
-from zoo.errors import ModelDataMismatchError, first_line
-from zoo.registry import create_model
-from zoo.tasks.common import check_finite_loss, configure_optimizers
+from datamodules.info import DataInfo, ImageInfo
+from zoo.tasks.base import Task
 from zoo.tasks.pca import PCA, fit_pca_on_split
 
 log = logging.getLogger(__name__)
 LOSSES = ("bce", "mse")
 NOISES = ("none", "gaussian", "masking")
-
-
-def check_autoencoder_fits_data(model: nn.Module, model_name: str, data_info: dict) -> None:
-    """Run a dummy batch of the data's image shape through ``model``; one clear line if it does not fit."""
-    shape = (data_info["channels"], data_info["image_size"], data_info["image_size"])
-    described = f"{'x'.join(map(str, shape))} images of data set {data_info['name']!r}"
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            output = model(torch.zeros(2, *shape))
-    except Exception as error:
-        raise ModelDataMismatchError(
-            f"autoencoder {model_name!r} cannot take the {described} ({first_line(error)}): set data.image_size to"
-            f" the model's input size, or model.input_size to the data's"
-        ) from None
-    finally:
-        model.train(was_training)
-    if tuple(output.reconstruction.shape[1:]) != shape:
-        raise ModelDataMismatchError(
-            f"autoencoder {model_name!r} recreates {'x'.join(map(str, output.reconstruction.shape[1:]))} images"
-            f" from the {described}: set model.input_size and model.in_channels to the data's"
-        )
+SPLITS = ("train", "val", "test")
+LOGGED = ("loss", "mse", "penalty")
 
 
 def corrupt(images: torch.Tensor, noise: str, level: float) -> torch.Tensor:
@@ -67,60 +44,58 @@ def corrupt(images: torch.Tensor, noise: str, level: float) -> torch.Tensor:
     return images * (torch.rand_like(images) >= level)
 
 
-class Reconstruction(L.LightningModule):
+class Reconstruction(Task):
     """Trains any registered autoencoder (``forward(x) -> AutoencoderOutput``).
 
-    Args:
-        model: registry name and builder arguments, e.g. ``{"name": "deep_autoencoder"}``.
-        data_info: the data set's ``DataInfo`` as a dict (channels, size, mean/std).
-        optimizer, scheduler: Hydra ``_partial_`` configs, as in ``ImageClassifier``.
+    Args (besides ``Task``'s):
         loss: ``bce`` (binary cross-entropy per pixel, the Bernoulli decoder) or ``mse``.
         noise, noise_level: ``none``, ``gaussian`` (standard deviation ``noise_level`` in [0, 1]
             pixel units) or ``masking`` (the fraction of pixels zeroed) on the training inputs.
         pca_baseline: fit PCA with ``code_size`` components on the training images at test time.
-        compile: ``torch.compile`` the network.
-        data_config: the data module's config, kept in checkpoints.
     """
 
-    def __init__(
-        self,
-        model: dict[str, Any],
-        data_info: dict[str, Any],
-        optimizer: dict[str, Any],
-        scheduler: dict[str, Any] | None = None,
-        loss: str = "bce",
-        noise: str = "none",
-        noise_level: float = 0.0,
-        pca_baseline: bool = True,
-        compile: bool = False,
-        data_config: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
+    name = "reconstruction"
+    modalities = ("image",)
+    headline_metrics = ("test/loss", "test/mse", "test/pca_mse", "val/loss")
+
+    def __init__(self, loss: str = "bce", noise: str = "none", noise_level: float = 0.0, pca_baseline: bool = True, **common: Any) -> None:
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         if noise not in NOISES:
             raise ValueError(f"unknown noise {noise!r}; choose one of {', '.join(NOISES)}")
-        self.save_hyperparameters(logger=False)  # the loggers get the run's config with its final metrics (zoo.training.finish_run)
-        self.model = create_model(**model)
-        check_autoencoder_fits_data(self.model, model["name"], data_info)
-        if compile:
-            self.model.compile()
-        self.register_buffer("mean", torch.tensor(data_info["mean"]).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(data_info["std"]).view(1, -1, 1, 1), persistent=False)
-        self.metrics = nn.ModuleDict(
-            {f"{split}_{name}": MeanMetric() for split in ("train", "val", "test") for name in ("loss", "penalty")}
-        )
-        for split in ("train", "val", "test"):
+        super().__init__(**common)
+        self.info: ImageInfo
+        self.register_buffer("mean", torch.tensor(self.info.mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.info.std).view(1, -1, 1, 1), persistent=False)
+        self.metrics = nn.ModuleDict({f"{split}_{name}": MeanMetric() for split in SPLITS for name in ("loss", "penalty")})
+        for split in SPLITS:
             self.metrics[f"{split}_mse"] = MeanSquaredError()
         self.metrics["test_pca_mse"] = MeanSquaredError()
         self.pca: PCA | None = None
 
-    modalities = ("image",)
-
-    @staticmethod
-    def model_arguments(info: Any) -> dict[str, Any]:
-        """The model's data-dependent arguments: the images' channels and side."""
+    @classmethod
+    def model_arguments(cls, info: DataInfo) -> dict[str, Any]:
+        """The images' channels and side."""
         return {"in_channels": info.channels, "input_size": info.image_size}
+
+    @classmethod
+    def notebook(cls, model: nn.Module, config: dict[str, Any]) -> nn.Module:
+        from zoo.autoencoding import AutoencoderModel
+
+        return AutoencoderModel(model, config)
+
+    def described_inputs(self) -> str:
+        return f"{'x'.join(map(str, self.info.input_shape))} images of data set {self.info.name!r}"
+
+    def fit_hint(self) -> str:
+        return "set data.image_size to the size the autoencoder takes (model.input_size follows the data)"
+
+    def output_problem(self, output: Any) -> str | None:
+        shape = tuple(output.reconstruction.shape[1:])
+        if shape == self.info.input_shape:
+            return None
+        return (f"recreates {'x'.join(map(str, shape))} images from the {self.described_inputs()}:"
+                " set model.input_size and model.in_channels to the data's")  # fmt: skip
 
     # --- pixels <-> the encoder's normalised inputs ------------------------------------------
     def to_pixels(self, images: torch.Tensor) -> torch.Tensor:
@@ -142,7 +117,7 @@ class Reconstruction(L.LightningModule):
             return F.binary_cross_entropy(reconstruction.float(), target)
         return F.mse_loss(reconstruction.float(), target)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], split: str) -> dict[str, torch.Tensor]:
+    def shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], split: str) -> dict[str, torch.Tensor]:
         images, labels = batch
         target = self.to_pixels(images)
         inputs = self.normalise(self.corrupt(target)) if split == "train" and self.hparams.noise != "none" else images
@@ -151,38 +126,24 @@ class Reconstruction(L.LightningModule):
         self.metrics[f"{split}_loss"].update(loss.detach(), weight=len(images))
         self.metrics[f"{split}_penalty"].update(output.penalty.detach(), weight=len(images))
         self.metrics[f"{split}_mse"].update(output.reconstruction.detach().float().flatten(1), target.flatten(1))
-        if split == "train":
+        if split == "train" and self.logger_writes_this_batch():
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return {"loss": loss, "reconstruction": output.reconstruction.detach(), "target": target,
                 "code": output.code.detach(), "labels": labels}  # fmt: skip
 
-    def _log_epoch(self, split: str) -> dict[str, torch.Tensor]:
-        values = {f"{split}/{name}": self.metrics[f"{split}_{name}"].compute() for name in ("loss", "mse", "penalty")}
-        for name in ("loss", "mse", "penalty"):
+    def log_epoch(self, split: str) -> dict[str, torch.Tensor]:
+        values = {f"{split}/{name}": self.metrics[f"{split}_{name}"].compute() for name in LOGGED}
+        for name in LOGGED:
             self.metrics[f"{split}_{name}"].reset()
         self.log_dict(values, prog_bar=split != "train")
         return values
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self._step(batch, "train")["loss"]
-        check_finite_loss(self, loss)
-        return loss
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        return self._step(batch, "val")
-
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        outputs = self._step(batch, "test")
+        outputs = self.shared_step(batch, "test")
         if self.pca is not None:
             target = outputs["target"].flatten(1)
             self.metrics["test_pca_mse"].update(self.pca.reconstruct(target), target)
         return outputs
-
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
 
     def on_test_epoch_start(self) -> None:
         self.pca = None
@@ -199,11 +160,8 @@ class Reconstruction(L.LightningModule):
         self.pca = fit_pca_on_split(datamodule, self.model.code_size, self.to_pixels, self.device)
 
     def on_test_epoch_end(self) -> None:
-        mse = self._log_epoch("test")["test/mse"]
+        mse = self.log_epoch("test")["test/mse"]
         if self.pca is not None:
             pca_mse = self.metrics["test_pca_mse"].compute()
             self.metrics["test_pca_mse"].reset()
             self.log_dict({"test/pca_mse": pca_mse, "test/mse_vs_pca": mse / pca_mse})
-
-    def configure_optimizers(self) -> Any:
-        return configure_optimizers(self, self.parameters(), monitor="val/loss")

@@ -2,7 +2,8 @@
 
 The model computes its own closed-form row updates (``Word2Vec.gradients``); this task applies them
 with word2vec's linearly decaying learning rate, ``lr = lr0 - (lr0 - min_lr) * progress`` where
-progress is the share of all epochs' corpus words done. On CPU the updates are sparse: added in
+``lr0`` is ``optimizer.lr`` (plain SGD: word2vec's alpha) and progress is the share of all epochs'
+corpus words done; that decay is the schedule, so ``scheduler`` must be none. On CPU the updates are sparse: added in
 place to the touched rows only. On GPU they go into dense ``.grad`` buffers (index_add) that one
 fused SGD step applies. Validation and test report 3CosAdd analogy accuracy per section and overall
 (gensim's protocol, ``zoo.word_vectors.analogy_correct``); the progress bar shows words/s.
@@ -14,24 +15,24 @@ import re
 import time
 from typing import Any
 
-import lightning as L
 import torch
+from torch import nn
 
-from zoo.errors import UnsupportedOperationError
-from zoo.registry import create_model
-from zoo.tasks.common import check_finite_loss, logger_writes_this_batch
+from datamodules.info import DataInfo, WordCorpusInfo
+from zoo.errors import ModelDataMismatchError, SettingError, UnsupportedOperationError
+from zoo.optim import build_optimizer
+from zoo.tasks.base import Task
 from zoo.word_vectors import analogy_correct, groups_for, unit_rows
 
+# SGD settings word2vec's update has no place for (``fused`` only changes how the GPU path's step runs)
+PLAIN_SGD = {"momentum": 0, "dampening": 0, "weight_decay": 0, "nesterov": False, "maximize": False}
 
-class WordEmbedding(L.LightningModule):
+
+class WordEmbedding(Task):
     """Trains a word2vec model (``windows(words, valid)``, then ``gradients(run, lr, start, end) -> RowUpdates`` per chunk).
 
-    Args:
-        model: registry name and builder arguments, e.g. ``{"name": "word2vec", "architecture": "cbow"}``.
-        data_info: the corpus's ``WordCorpusInfo`` as a dict (vocabulary, counts, total_words, ...).
-        optimizer, scheduler: unused (the configs' optimizer and scheduler groups; word2vec has its own
-            plain SGD with the linear decay below).
-        lr: the starting learning rate (word2vec's ``alpha``).
+    Args (besides ``Task``'s; ``optimizer`` must be plain ``sgd``, whose ``lr`` is the starting rate,
+    and ``scheduler`` none):
         min_lr: the rate at the end of the last epoch (``min_alpha``).
         dense_updates: apply updates through dense gradients and a fused SGD step (default: on GPU only).
         restrict_vocab: analogies are answered among this many most frequent words (gensim's 30,000).
@@ -41,40 +42,67 @@ class WordEmbedding(L.LightningModule):
             a chunk share gets their summed updates at once: the Huffman tree's root is on every path, so
             hierarchical softmax diverges with 512 centres on WikiText-2 and needs smaller chunks
             (benchmarks/word2vec_vs_gensim.py; with negative sampling 512 scores as 256 there and on Grimm).
-        data_config: the data module's config, kept in checkpoints.
     """
+
+    name = "word_embedding"
+    modalities = ("word_corpus",)
+    headline_metrics = ("test/analogy_acc", "val/analogy_acc")
+    remedy = "lower optimizer.lr or task.chunk_size"
 
     def __init__(
         self,
-        model: dict[str, Any],
-        data_info: dict[str, Any],
-        optimizer: dict[str, Any],
-        scheduler: dict[str, Any] | None = None,
-        lr: float = 0.025,
         min_lr: float = 1e-4,
         dense_updates: bool | None = None,
         restrict_vocab: int = 30000,
         chunk_size: int | None = None,
-        data_config: dict[str, Any] | None = None,
+        **common: Any,
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters(logger=False)  # the loggers get the run's config with its final metrics (zoo.training.finish_run)
-        self.model = create_model(**model)
+        problem = self.run_settings_problem(common.get("optimizer") or {}, common.get("scheduler"), common)
+        if problem:
+            raise SettingError(problem)
+        super().__init__(**common)
+        self.info: WordCorpusInfo
         self.chunk_size = chunk_size or (128 if self.model.hs else 512)
         self.automatic_optimization = False
-        self.lr0 = lr
-        self.register_buffer("groups", groups_for(data_info["words"], restrict_vocab), persistent=False)
-        self.sections = list(data_info["analogy_sections"])
+        self.lr0 = float(self.hparams.optimizer["lr"])
+        self.register_buffer("groups", groups_for(self.info.words, restrict_vocab), persistent=False)
+        self.sections = list(self.info.analogy_sections)
         self.correct = torch.zeros(len(self.sections), dtype=torch.long)
         self.asked = torch.zeros(len(self.sections), dtype=torch.long)
         self.words_done, self.loss_sum, self.terms = 0, 0.0, 0.0
 
-    modalities = ("word_corpus",)
+    @classmethod
+    def run_settings_problem(cls, optimizer: dict[str, Any], scheduler: dict[str, Any] | None, settings: dict[str, Any]) -> str | None:
+        """word2vec's update is plain SGD with its own linear decay: the settings it would ignore."""
+        if optimizer.get("name") != "sgd":
+            return (f"word2vec trains with plain SGD, not {optimizer.get('name')!r}: use optimizer=sgd optimizer.momentum=0"
+                    " (optimizer.lr is its starting rate, alpha)")  # fmt: skip
+        for key, plain in PLAIN_SGD.items():
+            if key in optimizer and optimizer[key] != plain:
+                return f"word2vec's update is plain SGD: optimizer.{key}={optimizer[key]!r} would be ignored; set optimizer.{key}={plain}"
+        if scheduler:
+            return (f"word2vec decays its rate linearly from optimizer.lr to task.min_lr: scheduler={scheduler.get('name')!r}"
+                    " would be ignored; use scheduler=none")  # fmt: skip
+        if settings.get("compile"):
+            return "word2vec computes its updates in closed form, without its forward: task.compile=true would be ignored"
+        return None
 
-    @staticmethod
-    def model_arguments(info: Any) -> dict[str, Any]:
-        """The model's data-dependent arguments: the vocabulary size and the word counts."""
+    @classmethod
+    def model_arguments(cls, info: DataInfo) -> dict[str, Any]:
+        """The vocabulary size and the word counts."""
         return {"vocab_size": info.vocab_size, "counts": list(info.counts)}
+
+    @classmethod
+    def notebook(cls, model: nn.Module, config: dict[str, Any]) -> Any:
+        from zoo.word_vectors import WordVectors
+
+        return WordVectors(config["data_info"]["words"], model.input, config["data_info"]["counts"])
+
+    def check_model_fits_data(self) -> None:
+        """word2vec's vocabulary and counts come from the corpus; its ``forward`` (a lookup) needs no dummy batch."""
+        if self.model.input.shape[0] != self.info.vocab_size:
+            raise ModelDataMismatchError(f"model.vocab_size={self.model.input.shape[0]} but the corpus has {self.info.vocab_size} words:"
+                               " leave model.vocab_size unset, it follows the corpus")  # fmt: skip
 
     def forward(self, words: torch.Tensor) -> torch.Tensor:
         return self.model(words)
@@ -90,12 +118,12 @@ class WordEmbedding(L.LightningModule):
     # --- training ------------------------------------------------------------------------------
     def learning_rate(self) -> float:
         """word2vec.c's linear decay over all epochs' words."""
-        total = self.hparams.data_info["total_words"] * max(self.trainer.max_epochs or 1, 1)
+        total = self.info.total_words * max(self.trainer.max_epochs or 1, 1)
         progress = min(self.words_done / max(total, 1), 1.0)
         return max(self.lr0 - (self.lr0 - self.hparams.min_lr) * progress, self.hparams.min_lr)
 
     def on_train_epoch_start(self) -> None:
-        self.words_done = self.hparams.data_info["total_words"] * self.current_epoch
+        self.words_done = self.info.total_words * self.current_epoch
         self.epoch_words, self.epoch_start = 0, time.perf_counter()
         self.loss_sum, self.terms = 0.0, 0.0
 
@@ -125,8 +153,8 @@ class WordEmbedding(L.LightningModule):
         loss = loss_sum / terms.clamp(min=1)
         self.loss_sum += float(loss_sum)
         self.terms += float(terms)
-        check_finite_loss(self, loss, remedy="lower task.lr or task.chunk_size")
-        if logger_writes_this_batch(self):
+        self.check_finite_loss(loss)
+        if self.logger_writes_this_batch():
             self.log_dict({"train/lr": lr, "words/s": self.epoch_words / max(time.perf_counter() - self.epoch_start, 1e-9)},
                           on_step=True, on_epoch=False, prog_bar=True)  # fmt: skip
         return loss
@@ -140,24 +168,31 @@ class WordEmbedding(L.LightningModule):
             parameter.grad = torch.zeros_like(parameter).index_add_(0, rows, delta, alpha=-1.0 / lr)
         optimizer.step()
 
-    def on_train_epoch_end(self) -> None:
+    def log_epoch(self, split: str) -> None:
+        """Training: the epoch's loss per term and words/s; validation and test: analogy accuracy (per section at test)."""
+        if split != "train":
+            return self._log_analogies(split, per_section=split == "test")
         self.log("train/loss", self.loss_sum / max(self.terms, 1.0))
         self.log("train/words_per_s", self.epoch_words / max(time.perf_counter() - self.epoch_start, 1e-9))
 
     def configure_optimizers(self) -> Any:
-        """Plain SGD (the dense GPU path's fused step; its rate is set every batch)."""
-        fused = self.device.type == "cuda"
-        return torch.optim.SGD(list(self.model.parameters()), lr=self.lr0, fused=fused or None)
+        """``optimizer`` (plain SGD: the dense GPU path's step; its rate is set every batch), no schedule."""
+        settings = {**self.hparams.optimizer}
+        if self.device.type != "cuda":
+            settings["fused"] = None  # the sparse CPU path applies its own updates: the step only counts
+        return build_optimizer(settings, self.model.parameters())
 
     # --- analogies -----------------------------------------------------------------------------
-    def _analogies(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    def shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], split: str) -> dict[str, Any]:
+        """Validation and test: a batch of analogy questions, answered by 3CosAdd."""
         questions, sections = batch
         if not len(questions):
-            return
+            return {}
         normed = unit_rows(self.model.input[: len(self.groups)])
         hits = analogy_correct(normed, questions, self.groups).cpu()
         self.correct += torch.bincount(sections.cpu()[hits], minlength=len(self.sections))
         self.asked += torch.bincount(sections.cpu(), minlength=len(self.sections))
+        return {}
 
     def _log_analogies(self, split: str, per_section: bool) -> None:
         metrics = {f"{split}/analogy_acc": float(self.correct.sum()) / max(int(self.asked.sum()), 1)}
@@ -168,15 +203,3 @@ class WordEmbedding(L.LightningModule):
         self.log_dict(metrics, prog_bar=False)
         self.correct.zero_()
         self.asked.zero_()
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._analogies(batch)
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_analogies("val", per_section=False)
-
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._analogies(batch)
-
-    def on_test_epoch_end(self) -> None:
-        self._log_analogies("test", per_section=True)

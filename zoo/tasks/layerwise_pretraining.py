@@ -3,7 +3,7 @@ Hinton & Salakhutdinov 2006).
 
 For the first ``pretrain_epochs`` epochs layer 1 of a ``stacked_autoencoder`` learns to recreate
 the images, for the next ``pretrain_epochs`` layer 2 recreates layer 1's codes, and so on; after
-that the whole stack and its softmax head are fine-tuned as an ``ImageClassifier``. TensorBoard
+that the whole stack and its softmax head are fine-tuned as a ``Classification``. TensorBoard
 shows the stages one after another: ``pretrain/layer<k>_loss`` (and ``pretrain/layer``, the
 layer being trained), then ``train/loss`` and ``val/acc``. The learning-rate schedule runs over
 the fine-tuning epochs only, so a twin trained from random initialisation
@@ -16,16 +16,18 @@ from typing import Any
 
 import torch
 
-from zoo.tasks.classification import ImageClassifier
-from zoo.tasks.common import check_finite_loss
+from zoo.tasks.classification import Classification
 
 
-class LayerwisePretraining(ImageClassifier):
-    """An ``ImageClassifier`` whose network (``pretrain_loss(x, layer)``, ``num_layers``) is first
+class LayerwisePretraining(Classification):
+    """A ``Classification`` whose network (``pretrain_loss(x, layer)``, ``num_layers``) is first
     pretrained layer by layer, ``pretrain_epochs`` epochs each (0: no pretraining)."""
 
-    def __init__(self, *args: Any, pretrain_epochs: int = 2, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    name = "layerwise_pretraining"
+    modalities = ("image",)
+
+    def __init__(self, pretrain_epochs: int = 2, **settings: Any) -> None:
+        super().__init__(**settings)
         if not hasattr(self.model, "pretrain_loss"):
             raise ValueError(f"model {self.hparams.model['name']!r} has no layers to pretrain: use task=classification")
 
@@ -43,7 +45,7 @@ class LayerwisePretraining(ImageClassifier):
         if layer is None:
             return super().training_step(batch, batch_idx)
         loss = self.model.pretrain_loss(batch[0], layer)
-        check_finite_loss(self, loss)
+        self.check_finite_loss(loss)
         self.log(f"pretrain/layer{layer + 1}_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log("pretrain/layer", float(layer + 1), on_step=False, on_epoch=True)
         return loss
@@ -52,18 +54,15 @@ class LayerwisePretraining(ImageClassifier):
         if self.pretraining_layer() is None:
             super().on_train_epoch_end()
         else:
-            self.train_metrics.reset()
+            self.metrics["train_metrics"].reset()
 
     def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
         if self.pretraining_layer() is None:
             super().lr_scheduler_step(scheduler, metric)
 
-    def configure_optimizers(self) -> Any:
-        config = super().configure_optimizers()
-        scheduler = config["lr_scheduler"]["scheduler"] if isinstance(config, dict) else None
-        filled = (self.hparams.scheduler or {}).get("T_max", 0) is None  # null: filled from the run's length
-        if filled and scheduler is not None and hasattr(scheduler, "T_max") and self.pretraining_epochs:
-            total_epochs = self.trainer.max_epochs
-            finetune = max(total_epochs - self.pretraining_epochs, 1)
-            scheduler.T_max = max(int(scheduler.T_max * finetune / total_epochs), 1)  # whole run -> fine-tuning only
-        return config
+    def schedule_length(self) -> tuple[int, int]:
+        """The schedule runs over the fine-tuning epochs only, so that the random-init twin
+        (``pretrain_epochs=0``) trained for the same fine-tuning epochs gets the same schedule."""
+        steps, epochs = super().schedule_length()
+        finetune = max(epochs - self.pretraining_epochs, 1)
+        return max(steps * finetune // epochs, 1), finetune
