@@ -75,7 +75,7 @@ def run_gensim(sentences: list[list[str]], cfg, epochs: int, workers: int, seed:
     start = time.perf_counter()
     model = Word2Vec(vector_size=model_cfg.embedding_size, window=data.window, min_count=data.min_count, sample=data.sample,
                      sg=int(model_cfg.architecture == "skipgram"), negative=model_cfg.negative, hs=int(model_cfg.hs),
-                     cbow_mean=int(model_cfg.cbow_mean), alpha=cfg.task.lr, min_alpha=cfg.task.min_lr, workers=workers, seed=seed)  # fmt: skip
+                     cbow_mean=int(model_cfg.cbow_mean), alpha=cfg.optimizer.lr, min_alpha=cfg.task.min_lr, workers=workers, seed=seed)  # fmt: skip
     model.build_vocab(sentences)
     trained = time.perf_counter()
     model.train(sentences, total_examples=model.corpus_count, epochs=epochs)

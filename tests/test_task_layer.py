@@ -195,3 +195,14 @@ def test_files_and_functions_stay_small():
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 assert node.end_lineno - node.lineno + 1 <= 60, f"{path}:{node.lineno} {node.name}"
+
+
+def test_the_tasks_read_from_the_model_files_source_agree_with_the_registry():
+    """Composing a config reads a model's task from its file without importing torch (zoo.registry.task_of)."""
+    from zoo.registry import declared_tasks, task_of
+
+    declared = declared_tasks()
+    assert len(declared) >= 15 and "lenet5" in declared and declared["word2vec"] == "word_embedding"
+    for name in list_models():
+        assert task_of(name) == get_model_entry(name).task
+        assert declared.get(name, get_model_entry(name).task) == get_model_entry(name).task

@@ -17,12 +17,12 @@ def task_of_model(choice: str) -> str:
     """The task a model config (``configs/model/<choice>.yaml``) is for, as its model's registry entry
     says: ``train.yaml``'s defaults list picks ``configs/task/<task>.yaml`` with it. An unknown model
     name gives ``classification`` here; the model config's check then reports the name in one line."""
-    from zoo.registry import get_model_entry, list_models
+    from zoo.registry import task_of
 
     path = CONFIG_DIR / "model" / f"{choice}.yaml"
     config = OmegaConf.load(path) if path.is_file() else {}
     name = config.get("name") or (config.get("model") or {}).get("name") or choice
-    return get_model_entry(name).task if name in list_models() else "classification"
+    return task_of(name) or "classification"
 
 
 OmegaConf.register_new_resolver("task_of_model", task_of_model, replace=True)

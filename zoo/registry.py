@@ -77,3 +77,40 @@ def create_model(name: str, pretrained: str | None = None, weights_path: str | N
 
         model = apply_weight_source(model, name, pretrained, weights_path)
     return model
+
+
+def declared_tasks() -> dict[str, str]:
+    """The tasks the model files declare, read from their source without importing them (no torch):
+    ``@register_model(...)`` on a function or class, and ``register_model("name", ...)(cls)``. Models
+    registered another way (by a factory, under a computed name) are not listed: ``task_of`` imports
+    the registry for them. A test checks that this reading agrees with the imported registry."""
+    import ast
+    from pathlib import Path
+
+    declared: dict[str, str] = {}
+    for path in sorted((Path(__file__).parent / "models").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                calls = [(d, node.name) for d in node.decorator_list if isinstance(d, ast.Call)]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
+                calls = [(node.func, node.args[0].id)]
+            else:
+                continue
+            for call, default_name in calls:
+                if getattr(call.func, "id", None) != "register_model":
+                    continue
+                name = call.args[0].value if call.args and isinstance(call.args[0], ast.Constant) else default_name
+                if call.args and not isinstance(call.args[0], ast.Constant):
+                    continue  # a computed name: only the import knows it
+                task = next((k.value.value for k in call.keywords if k.arg == "task" and isinstance(k.value, ast.Constant)), "classification")
+                declared[name] = task
+    return declared
+
+
+def task_of(name: str) -> str | None:
+    """The task model ``name`` is registered for (None if no model has that name); read from the
+    model files' source when it can be, so that composing a config imports no torch."""
+    task = declared_tasks().get(name)
+    if task is not None:
+        return task
+    return get_model_entry(name).task if name in list_models() else None

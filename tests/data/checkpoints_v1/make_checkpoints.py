@@ -2,9 +2,9 @@
 
 Run it with the project's Python against a checkout of that commit, e.g.
 
-    git worktree add /work/oldmain 4342b4d
-    cd /work/oldmain && /work/main/.venv/bin/python /path/to/make_checkpoints.py \
-        --old /work/oldmain --out /work/main/tests/data/checkpoints_v1
+    git worktree add ../zoo-4342b4d 4342b4d
+    cd ../zoo-4342b4d && .venv/bin/python /path/to/make_checkpoints.py \
+        --old ../zoo-4342b4d --out tests/data/checkpoints_v1
 
 It writes the synthetic data (FSDD-style WAVs, a character text, a word corpus with an analogy
 file) into a temporary folder outside both checkouts, trains each kind of model with the old
@@ -174,7 +174,7 @@ def expected_outputs(out: Path, kinds: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--old", type=Path, default=Path("/work/oldmain"), help="checkout of commit 4342b4d")
+    parser.add_argument("--old", type=Path, required=True, help="checkout of commit 4342b4d")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--keep", action="store_true", help="keep the temporary data and logs")
