@@ -38,6 +38,8 @@ _LAZY = {
     "load": "zoo.inference",
     "build_datamodule": "zoo.run_settings",
     "WeightsError": "zoo.weights",
+    "CatalogueError": "zoo.catalogue",
+    "list_weights": "zoo.catalogue",
     "WordVectors": "zoo.word_vectors",
 }
 
@@ -69,6 +71,7 @@ __all__ = [
     "WeightsError",
     "WordVectors",
     "ZooError",
+    "CatalogueError",
     "build_datamodule",
     "create_model",
     "export_safetensors",
@@ -76,6 +79,7 @@ __all__ = [
     "get_task",
     "list_models",
     "list_tasks",
+    "list_weights",
     "load",
     "register_model",
 ]

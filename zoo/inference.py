@@ -198,8 +198,9 @@ def load(
     source: str | Path, map_location: str | torch.device = "cpu", weights: str | None = None, **model_kwargs: Any
 ) -> Classifier | TextGenerator:
     """A trained model, in eval mode, from a training checkpoint (``.ckpt``), an exported
-    ``.safetensors`` file, or a registered model name with ``weights="imagenet"`` (torchvision's
-    published weights; ``weights_path=...`` for a local copy of them).
+    ``.safetensors`` file, or a registered model name with ``weights=<tag>``: the zoo's published
+    weights (``zoo.list_weights()``, offline, e.g. ``zoo.load("lenet5", weights="mnist")``) or
+    ``weights="imagenet"`` (torchvision's; ``weights_path=...`` for a local copy of them).
 
     Image classifiers come back as a ``Classifier`` (``predict`` on raw images), language models
     as a ``TextGenerator`` (``generate("ROMEO:", 500)``)."""
@@ -218,11 +219,17 @@ def load(
 
 
 def _load_named(name: str, weights: str | None, weights_path: str | None = None, **kwargs: Any) -> Classifier:
-    if weights != "imagenet":
+    if weights is None:
         raise CheckpointError(
-            f"{name!r} is a model name: zoo.load({name!r}, weights='imagenet') gives torchvision's ImageNet weights,"
+            f"{name!r} is a model name: zoo.load({name!r}, weights=<tag>) gives published weights (zoo.list_weights()),"
             f" zoo.create_model({name!r}) an untrained network, and zoo.load(<file.ckpt>) a trained one"
         )
+    if weights != "imagenet":
+        from zoo.catalogue import load_published
+
+        if kwargs or weights_path:
+            raise CheckpointError(f"published weights come with their settings: zoo.load({name!r}, weights={weights!r}) takes no model arguments")
+        return load_published(name, weights)
     from torchvision.models._meta import _IMAGENET_CATEGORIES
 
     from datamodules.image_folder import IMAGENET_MEAN, IMAGENET_STD

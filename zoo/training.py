@@ -23,7 +23,7 @@ from datamodules.info import info_from_dict
 from zoo.allocator import keep_freed_memory
 from zoo.callbacks.checkpointing import AtomicCheckpointIO, LastCheckpoint
 from zoo.atomic import atomic_write_text
-from zoo.checkpoint import read_checkpoint, task_class_of
+from zoo.checkpoint import network_state_dict, read_checkpoint, task_class_of
 from zoo.errors import ModelDataMismatchError, RunInterruptedError, SettingError
 from zoo.optim import optimizer_problem, scheduler_problem
 from zoo.registry import get_model_entry
@@ -208,11 +208,27 @@ def finish_run(
     console.print(f"       metrics: {out / 'metrics.json'}", soft_wrap=True)
 
 
-def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Score a checkpoint on the test (or val) split of its own data set or of ``cfg.data``; the data
-    module serves what the trained model takes (``DataInfo.fixed_arguments``: its image size, its vocabulary)."""
+def evaluation_source(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
+    """The settings and network weights ``evaluate`` scores: a checkpoint (``ckpt_path``) or a published
+    weight (``weights=<model>.<tag>``), and how to name it."""
+    if cfg.get("weights"):
+        from zoo.catalogue import weights_file
+        from zoo.checkpoint import read_safetensors
+
+        model, _, tag = str(cfg.weights).partition(".")
+        settings, network = read_safetensors(weights_file(model, tag))
+        return dict(settings), network, str(cfg.weights)
+    if not cfg.get("ckpt_path"):
+        raise SettingError("nothing to evaluate: give ckpt_path=<file.ckpt> or weights=<model>.<tag> (zoo.list_weights())")
     checkpoint = read_checkpoint(cfg.ckpt_path)
-    hparams = dict(checkpoint["hyper_parameters"])
+    return dict(checkpoint["hyper_parameters"]), network_state_dict(checkpoint["state_dict"]), Path(cfg.ckpt_path).name
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Score a checkpoint or a published weight on the test (or val) split of its own data set or of
+    ``cfg.data``; the data module serves what the trained model takes (``DataInfo.fixed_arguments``:
+    its image size, its vocabulary)."""
+    hparams, network, source = evaluation_source(cfg)
     if cfg.get("data"):
         data_config = plain(cfg.data)
     else:
@@ -223,14 +239,15 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     hparams["data_info"] = datamodule.info.to_dict()  # checks that the model fits this data
     hparams["model"] = without_weight_sources(hparams["model"])  # the weights come from the checkpoint
     task = task_class_of(hparams)(**hparams)
-    task.load_state_dict(checkpoint["state_dict"])
+    task.model.load_state_dict(network)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_model_summary=False)
     run = trainer.validate if cfg.split == "val" else trainer.test
     results = scalar_metrics(run(task, datamodule=datamodule, verbose=False)[0])
     if trainer.is_global_zero:
-        report = {"checkpoint": str(cfg.ckpt_path), "data": datamodule.info.name, "split": cfg.split, "metrics": results}
+        report = {"checkpoint": cfg.get("ckpt_path"), "weights": cfg.get("weights"), "data": datamodule.info.name,
+                  "split": cfg.split, "metrics": results}  # fmt: skip
         atomic_write_text(cfg.metrics_path, json.dumps(report, indent=2))
-        print_table(f"{Path(cfg.ckpt_path).name} on {datamodule.info.name} ({cfg.split})", results)
+        print_table(f"{source} on {datamodule.info.name} ({cfg.split})", results)
         log.info("metrics written to %s", cfg.metrics_path)
     return results
 

@@ -128,3 +128,14 @@ def apply_weight_source(model: nn.Module, name: str, pretrained: str | None, wei
         raise WeightsError(f"unknown pretrained={pretrained!r}; use 'torchvision' or set model.weights_path")
     return model
 
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m zoo.weights build <model>.<tag> | all`` (see ``zoo.catalogue_build``)."""
+    from zoo.catalogue_build import main as catalogue_main
+
+    catalogue_main(argv)
+
+
+if __name__ == "__main__":
+    main()

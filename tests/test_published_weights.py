@@ -1,0 +1,83 @@
+"""The published weights (weights/, configs/weights/): each loads offline in one call, matches its
+catalogue entry byte for byte, and scores its recorded test metric again on the real test split
+(when ../shared/datasets or $ZOO_DATA_DIR holds it)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+import zoo
+from tests.conftest import real_data_dir, run_script
+from zoo import catalogue
+from zoo.catalogue import CatalogueError, index, recipes
+
+ENTRIES = sorted(index())
+
+
+def test_every_published_weight_has_its_recipe_and_the_catalogue_fits_the_size_budget():
+    assert ENTRIES, "no weights are published"
+    assert set(ENTRIES) <= set(recipes())
+    assert sum(entry["bytes"] for entry in index().values()) <= 60 * 2**20
+    rows = zoo.list_weights()
+    assert [row["name"] for row in rows] == ENTRIES
+    assert all(row["parameters"] > 0 and row["value"] > 0 and row["data"] for row in rows)
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_a_published_weight_loads_offline_in_one_call(name):
+    entry = index()[name]
+    loaded = zoo.load(entry["model"], weights=entry["tag"])
+    assert sum(p.numel() for p in loaded.model.parameters()) == entry["parameters"]
+    assert not loaded.training
+    hub = torch.hub.load(str(catalogue.ROOT), entry["model"], weights=entry["tag"], source="local", trust_repo=True)
+    assert type(hub) is type(loaded)
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_a_published_weight_scores_its_recorded_metric_on_the_real_test_split(name, make_cfg):
+    data_dir = real_data_dir()
+    if data_dir is None:
+        pytest.skip("../shared/datasets (or $ZOO_DATA_DIR) holds no real data here")
+    from zoo.training import evaluate
+
+    entry = index()[name]
+    results = evaluate(make_cfg(f"weights={name}", f"data_root={data_dir}", name="eval"))
+    assert round(results[entry["metric"]], 4) == round(entry["value"], 4)
+
+
+def test_unknown_tags_and_tampered_files_are_one_line(tmp_path, monkeypatch):
+    name = ENTRIES[0]
+    entry = index()[name]
+    with pytest.raises(CatalogueError, match=f"no weights 'nope' for '{entry['model']}' \\(published tags of"):
+        zoo.load(entry["model"], weights="nope")
+    with pytest.raises(CatalogueError, match="the zoo publishes no weights of 'vgg19'"):
+        zoo.load("vgg19", weights="mnist")
+    copy = tmp_path / "weights"
+    shutil.copytree(catalogue.WEIGHTS_DIR, copy)
+    monkeypatch.setattr(catalogue, "WEIGHTS_DIR", copy)
+    data = bytearray((copy / entry["file"]).read_bytes())
+    data[-1] ^= 0xFF
+    (copy / entry["file"]).write_bytes(bytes(data))
+    with pytest.raises(CatalogueError, match="does not match the catalogue .*changed or truncated"):
+        zoo.load(entry["model"], weights=entry["tag"])
+    (copy / entry["file"]).write_bytes(bytes(data[:100]))
+    with pytest.raises(CatalogueError, match="does not match the catalogue"):
+        zoo.load(entry["model"], weights=entry["tag"])
+
+
+def test_evaluate_cli_scores_a_published_weight_or_says_what_to_give(tmp_path):
+    result = run_script("evaluate.py", f"paths.log_dir={tmp_path}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: nothing to evaluate: give ckpt_path=")
+    result = run_script("evaluate.py", "weights=lenet5.nope", f"paths.log_dir={tmp_path}")
+    assert result.returncode == 1 and "error: no weights 'nope' for 'lenet5'" in result.stderr.strip().splitlines()[-1]
+
+
+def test_the_readme_weights_table_is_generated_from_the_catalogue():
+    from zoo.catalogue_build import README, readme_with_table
+
+    text = README.read_text()
+    assert readme_with_table(text) == text, "README's weights table is stale: run python -m zoo.weights readme"
