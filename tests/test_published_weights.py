@@ -1,4 +1,4 @@
-"""The published weights (weights/, configs/weights/): each loads offline in one call, matches its
+"""The published weights (weights/, weights/recipes/): each loads offline in one call, matches its
 catalogue entry byte for byte, and scores its recorded test metric again on the real test split
 (when ../shared/datasets or $ZOO_DATA_DIR holds it)."""
 

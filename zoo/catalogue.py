@@ -1,6 +1,6 @@
 """Published weights: zoo-trained networks that load offline in one call, each with its exact recipe.
 
-A recipe is ``configs/weights/<model>.<tag>.yaml`` (the experiment, its overrides and seed, and the
+A recipe is ``weights/recipes/<model>.<tag>.yaml`` (the experiment, its overrides and seed, and the
 paper's number to compare with). ``python -m zoo.weights build <model>.<tag>`` trains it through
 ``train.py``'s code, tests the best-validation checkpoint on the official test split, and writes
 ``weights/<model>.<tag>.safetensors``: the network's tensors with the settings ``zoo.load`` rebuilds
@@ -21,7 +21,7 @@ from zoo.errors import ZooError
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_DIR = ROOT / "weights"
-RECIPES_DIR = ROOT / "configs" / "weights"
+RECIPES_DIR = WEIGHTS_DIR / "recipes"
 INDEX = WEIGHTS_DIR / "index.json"
 
 
@@ -30,7 +30,7 @@ class CatalogueError(ZooError, ValueError):
 
 
 def recipes() -> dict[str, dict[str, Any]]:
-    """Every recipe by entry name (``<model>.<tag>``), from ``configs/weights/``."""
+    """Every recipe by entry name (``<model>.<tag>``), from ``weights/recipes/``."""
     from omegaconf import OmegaConf
 
     return {path.stem: OmegaConf.to_container(OmegaConf.load(path)) for path in sorted(RECIPES_DIR.glob("*.yaml"))}
@@ -70,14 +70,19 @@ def weights_file(model: str, tag: str) -> Path:
     entry = entries[name]
     path = WEIGHTS_DIR / entry["file"]
     if not path.is_file():
-        raise CatalogueError(f"{path} is missing: restore it (git checkout -- {path.relative_to(ROOT)}) or rebuild it"
+        raise CatalogueError(f"{path} is missing: restore it (git checkout -- {shown(path)}) or rebuild it"
                              f" with python -m zoo.weights build {name}")  # fmt: skip
     size, digest = path.stat().st_size, sha256_of(path)
     if size != entry["bytes"] or digest != entry["sha256"]:
         raise CatalogueError(f"{path} does not match the catalogue ({size} bytes, sha256 {digest[:12]}..., recorded"
                              f" {entry['bytes']} bytes, {entry['sha256'][:12]}...): it was changed or truncated; restore"
-                             f" it (git checkout -- {path.relative_to(ROOT)}) or rebuild it with python -m zoo.weights build {name}")  # fmt: skip
+                             f" it (git checkout -- {shown(path)}) or rebuild it with python -m zoo.weights build {name}")  # fmt: skip
     return path
+
+
+def shown(path: Path) -> Path:
+    """``path`` relative to the repository when it is inside it (for ``git checkout -- <path>``)."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def load_published(model: str, tag: str) -> Any:

@@ -1,5 +1,5 @@
 """``python -m zoo.weights build <model>.<tag> | all``: retrain a published weight from its recorded
-recipe (``configs/weights/``) and write its file and its catalogue entry (``zoo.catalogue``)."""
+recipe (``weights/recipes/``) and write its file and its catalogue entry (``zoo.catalogue``)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def build(name: str) -> dict[str, Any]:
 
     known = recipes()
     if name not in known:
-        raise CatalogueError(f"no recipe {name!r} in configs/weights/ (recipes: {', '.join(known)})")
+        raise CatalogueError(f"no recipe {name!r} in weights/recipes/ (recipes: {', '.join(known)})")
     recipe = known[name]
     with tempfile.TemporaryDirectory() as folder:
         cfg = compose_config("train", [*train_command(recipe), f"paths.log_dir={folder}"], Path(folder) / "run")
