@@ -98,6 +98,7 @@ class PartialConv(nn.Module):
         self.register_buffer("slots", torch.tensor(slots), persistent=False)  # each kernel's place in the dense one
         self.register_buffer("inverse", torch.argsort(torch.tensor(order)), persistent=False)
         self.kernel_size = kernel_size
+        self.sizes = sorted(by_size)  # inputs per map of each group, in the groups' order
 
     def dense_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``(out, in, k, k)`` kernel (zero where maps are not connected) and the biases in map order."""
