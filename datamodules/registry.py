@@ -8,6 +8,7 @@ and its config in ``configs/data/``.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from typing import Callable, TypeVar
@@ -30,12 +31,17 @@ def register_data_module(name: str) -> Callable[[Module], Module]:
     return decorate
 
 
-def data_modules() -> dict[str, type[L.LightningDataModule]]:
-    """Every registered data module by name (the package's files imported once)."""
+@functools.cache
+def _import_package_files() -> None:
     import datamodules
 
     for module in pkgutil.iter_modules(datamodules.__path__):
         importlib.import_module(f"datamodules.{module.name}")
+
+
+def data_modules() -> dict[str, type[L.LightningDataModule]]:
+    """Every registered data module by name (the package's files imported once)."""
+    _import_package_files()
     return DATA_MODULES
 
 

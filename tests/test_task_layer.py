@@ -6,7 +6,6 @@ before the redesign (tests/data/checkpoints_v1, by commit 4342b4d) still load an
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import lightning as L
 import pytest

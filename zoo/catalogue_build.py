@@ -16,10 +16,6 @@ from typing import Any
 
 from zoo.catalogue import INDEX, ROOT, WEIGHTS_DIR, CatalogueError, index, recipes
 
-# what a run's settings record besides the task's own settings
-STRUCTURE = ("model", "data_info", "data_config", "optimizer", "scheduler")
-
-
 def train_command(recipe: dict[str, Any]) -> list[str]:
     """The ``train.py`` overrides that reproduce a recipe."""
     return [f"experiment={recipe['experiment']}", *recipe.get("overrides", []), f"seed={recipe['seed']}"]
@@ -47,19 +43,16 @@ def build(name: str) -> dict[str, Any]:
 
 def publish(name: str, recipe: dict[str, Any], checkpoint: str, metrics: dict[str, float], wall: float) -> dict[str, Any]:
     """Write ``weights/<name>.safetensors`` from a checkpoint, and its entry into ``weights/index.json``."""
-    from safetensors.torch import save
-
     from zoo.atomic import atomic_write_bytes, atomic_write_text
-    from zoo.inference import load
+    from zoo.inference import load, safetensors_bytes
     from zoo.registry import get_model_entry
     from zoo.tasks import get_task
 
     loaded = load(checkpoint)
-    settings = {k: v for k, v in loaded.config.items()}  # every setting the task was built with: checked on reading
+    settings = dict(loaded.config)  # every setting the task was built with: checked on reading
     model, tag = name.split(".", 1)
     task_cls = get_task(get_model_entry(settings["model"]["name"]).task)
     metric = recipe.get("metric") or task_cls.headline_metrics[0]
-    state = {k: v.detach().clone().contiguous() for k, v in loaded.model.state_dict().items()}
     record = {
         "model": model, "tag": tag, "data": settings["data_info"]["name"], "task": task_cls.name,
         "metric": metric, "value": round(float(metrics[metric]), 6), "paper": recipe.get("paper"),
@@ -70,7 +63,7 @@ def publish(name: str, recipe: dict[str, Any], checkpoint: str, metrics: dict[st
         "parameters": sum(p.numel() for p in loaded.model.parameters()),
         "wall_time_s": round(wall, 1), **provenance(),
     }  # fmt: skip
-    blob = save(state, metadata={"zoo": json.dumps(settings), "zoo_entry": json.dumps(record)})
+    blob = safetensors_bytes(loaded.model, settings, zoo_entry=record)
     WEIGHTS_DIR.mkdir(exist_ok=True)
     atomic_write_bytes(WEIGHTS_DIR / f"{name}.safetensors", blob)
     entries = index()

@@ -14,7 +14,6 @@ from torch import nn
 
 from datamodules.info import AudioInfo, ImageInfo
 from datamodules.transforms import ImagePreprocess, as_image_batch
-from zoo.autoencoding import AutoencoderModel
 from zoo.atomic import atomic_write_bytes
 from zoo.checkpoint import network_state_dict, read_checkpoint, read_safetensors
 from zoo.data_info import read_data_info
@@ -246,7 +245,13 @@ def export_safetensors(checkpoint_path: str | Path, output_path: str | Path) -> 
     """Write a checkpoint's network weights and config as one ``.safetensors`` file (no pickle)."""
     loaded = load(checkpoint_path)
     keep = ("model", "data_info", "data_config", "optimizer", "scheduler", "loss", "label_smoothing")
-    metadata = {"zoo": json.dumps({k: loaded.config[k] for k in keep if k in loaded.config})}
+    return atomic_write_bytes(output_path, safetensors_bytes(loaded.model, {k: loaded.config[k] for k in keep if k in loaded.config}))
+
+
+def safetensors_bytes(model: nn.Module, settings: dict[str, Any], **records: Any) -> bytes:
+    """A network's tensors with the settings ``zoo.load`` rebuilds it from (metadata ``zoo``) and any
+    further JSON ``records`` (e.g. a published weight's ``zoo_entry``), as one ``.safetensors`` file."""
     # cloned: safetensors keeps no shared tensors (tied embedding and decoder weights are saved twice)
-    state = {k: v.detach().clone().contiguous() for k, v in loaded.model.state_dict().items()}
-    return atomic_write_bytes(output_path, save(state, metadata=metadata))
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"zoo": json.dumps(settings), **{key: json.dumps(value) for key, value in records.items()}}
+    return save(state, metadata=metadata)

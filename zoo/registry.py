@@ -8,6 +8,7 @@ classifiers): the one place that says it. The training code picks the task's Lig
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -79,6 +80,7 @@ def create_model(name: str, pretrained: str | None = None, weights_path: str | N
     return model
 
 
+@functools.cache
 def declared_tasks() -> dict[str, str]:
     """The tasks the model files declare, read from their source without importing them (no torch):
     ``@register_model(...)`` on a function or class, and ``register_model("name", ...)(cls)``. Models
@@ -99,9 +101,9 @@ def declared_tasks() -> dict[str, str]:
             for call, default_name in calls:
                 if getattr(call.func, "id", None) != "register_model":
                     continue
-                name = call.args[0].value if call.args and isinstance(call.args[0], ast.Constant) else default_name
                 if call.args and not isinstance(call.args[0], ast.Constant):
                     continue  # a computed name: only the import knows it
+                name = call.args[0].value if call.args else default_name
                 task = next((k.value.value for k in call.keywords if k.arg == "task" and isinstance(k.value, ast.Constant)), "classification")
                 declared[name] = task
     return declared

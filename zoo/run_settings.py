@@ -37,25 +37,25 @@ def data_problem(config: Any) -> str | None:
     """What is wrong with a data config ``{"module": ..., data-module arguments}``, or None."""
     from datamodules.registry import data_modules
 
-    DATA_MODULES = data_modules()
+    modules = data_modules()
 
     if not isinstance(config, Mapping):
         return "is not a mapping of settings"
     module = config.get("module")
-    if module not in DATA_MODULES:
-        return f"module {module!r} is not a data module of the zoo (valid: {', '.join(sorted(DATA_MODULES))})"
+    if module not in modules:
+        return f"module {module!r} is not a data module of the zoo (valid: {', '.join(sorted(modules))})"
     for key in BATCH_SIZE_KEYS:
         value = config.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
             return f"{key}={value!r} is not a positive number of samples"
-    return check_arguments(DATA_MODULES[module], {k: v for k, v in config.items() if k != "module"})
+    return check_arguments(modules[module], {k: v for k, v in config.items() if k != "module"})
 
 
 def build_datamodule(config: Mapping[str, Any], **fixed: Any) -> L.LightningDataModule:
     """The data module a data config names, with ``fixed`` arguments (a trained model's sizes) on top."""
     from datamodules.registry import data_modules
 
-    DATA_MODULES = data_modules()
+    modules = data_modules()
 
     if not isinstance(config, dict):  # a Hydra DictConfig: plain values, interpolations resolved
         from omegaconf import OmegaConf
@@ -65,7 +65,7 @@ def build_datamodule(config: Mapping[str, Any], **fixed: Any) -> L.LightningData
     problem = data_problem(settings)
     if problem:
         raise SettingError(f"data.{problem}: set it on the command line (e.g. data.batch_size=64)")
-    return DATA_MODULES[settings["module"]](**{k: v for k, v in settings.items() if k != "module"})
+    return modules[settings["module"]](**{k: v for k, v in settings.items() if k != "module"})
 
 
 def hyperparameter_problem(hparams: Mapping[str, Any], task_cls: type | None = None) -> str | None:

@@ -63,11 +63,9 @@ def upgrade_checkpoint(source: str | Path, destination: str | Path | None = None
 
     source = Path(source)
     checkpoint = read_checkpoint(source, check_settings=False)
-    checkpoint["hyper_parameters"] = upgrade_hyperparameters(checkpoint["hyper_parameters"], source)
-    destination = Path(destination or source)
-    checkpoint["hyper_parameters"] = renamed_settings(checkpoint["hyper_parameters"])
+    checkpoint["hyper_parameters"] = renamed_settings(upgrade_hyperparameters(checkpoint["hyper_parameters"], source))
     refuse_metadata(checkpoint["hyper_parameters"], source, task_class_of(checkpoint["hyper_parameters"]))
-    return atomic_write(destination, lambda handle: torch.save(checkpoint, handle))
+    return atomic_write(Path(destination or source), lambda handle: torch.save(checkpoint, handle))
 
 
 # builder arguments that older builders accepted and ignored (sizes now follow the data)
