@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.base import SplitDataModule
 from datamodules.info import ImageInfo
 from datamodules.transforms import BatchAugment, ImagePreprocess
+from zoo.errors import SettingError
 
 
 @dataclass
@@ -216,7 +217,7 @@ class InMemoryImageDataModule(InMemoryDataModule):
         for key, values in (("mean", mean), ("std", std)):
             if values is not None:
                 if len(values) != self.channels or (key == "std" and min(values) <= 0):
-                    raise ValueError(f"data.{key} needs {self.channels} value(s){' above 0' if key == 'std' else ''}, got {list(values)}")
+                    raise SettingError(f"data.{key} needs {self.channels} value(s){' above 0' if key == 'std' else ''}, got {list(values)}")
                 setattr(self, key, tuple(float(v) for v in values))
         self.image_size = image_size or self.native_size
         self.preprocess = ImagePreprocess(self.mean, self.std, self.image_size, self.resize)

@@ -17,7 +17,7 @@ from datamodules import CIFAR10DataModule, CIFAR100DataModule, DigitsDataModule,
 from datamodules.idx import read_idx
 from datamodules.in_memory import ShardedBatchSampler
 from datamodules.transforms import ImagePreprocess, random_crop, random_hflip
-from tests.conftest import real_data_dir
+from tests.conftest import real_data_dir, run_script
 from tests.helpers import idx_bytes, synthetic_digits, write_cifar_files, write_mnist_files
 from zoo.errors import DatasetNotFoundError
 
@@ -203,3 +203,19 @@ def test_cifar_missing_or_corrupt_files_are_clear_errors(tmp_path):
     (folder / "data_batch_3").write_bytes(b"\x80\x04truncated")
     with pytest.raises(ValueError, match="data_batch_3 is not a readable CIFAR batch"):
         CIFAR10DataModule(root=tmp_path, download=False).setup()
+
+
+def test_the_normalisation_can_be_set_and_is_checked(make_cfg, tmp_path):
+    """data.mean/data.std replace the data set's statistics (LeCun et al. 1998's scaling: -0.1 background, 1.175 ink)."""
+    from zoo.errors import SettingError
+
+    dm = DigitsDataModule(image_size=32, mean=[0.0784], std=[0.784])
+    assert dm.info.mean == [0.0784] and dm.info.std == [0.784]
+    assert torch.allclose(dm.preprocess(torch.tensor([0, 255], dtype=torch.uint8).view(2, 1, 1, 1))[:, 0, 16, 16],
+                          torch.tensor([-0.1, 1.1755]), atol=1e-3)  # fmt: skip
+    with pytest.raises(SettingError, match=r"data.mean needs 1 value\(s\), got \[0.1, 0.2\]"):
+        DigitsDataModule(mean=[0.1, 0.2])
+    with pytest.raises(SettingError, match=r"data.std needs 1 value\(s\) above 0, got \[0.0\]"):
+        DigitsDataModule(std=[0.0])
+    result = run_script("train.py", "+data.std=[0]", f"paths.log_dir={tmp_path}")
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith("error: data.std needs 1 value(s) above 0")
