@@ -9,7 +9,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,13 @@ def train_command(recipe: dict[str, Any]) -> list[str]:
     return [f"experiment={recipe['experiment']}", *recipe.get("overrides", []), f"seed={recipe['seed']}"]
 
 
-def build(name: str) -> dict[str, Any]:
-    """Train entry ``name`` from its recipe, test its best-validation checkpoint, publish it; returns its entry."""
+BUILD_DIR = ROOT / "logs" / "weights"
+
+
+def build(name: str, extra_overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Train entry ``name`` from its recipe, publish its best-validation checkpoint, score the published
+    file on the official test split as the tests do, and record it; returns its entry. The run stays
+    under ``logs/weights/<name>/`` (TensorBoard logs, checkpoints). ``extra_overrides`` are for smoke tests."""
     from zoo.config import compose_config
     from zoo.training import train
 
@@ -30,46 +34,91 @@ def build(name: str) -> dict[str, Any]:
     if name not in known:
         raise CatalogueError(f"no recipe {name!r} in weights/recipes/ (recipes: {', '.join(known)})")
     recipe = known[name]
-    with tempfile.TemporaryDirectory() as folder:
-        cfg = compose_config("train", [*train_command(recipe), f"paths.log_dir={folder}"], Path(folder) / "run")
-        start = time.perf_counter()
-        metrics = train(cfg)
-        wall = time.perf_counter() - start
-        summary = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
-        if not summary.get("best_checkpoint"):
-            raise CatalogueError(f"recipe {name!r} saved no best checkpoint: its experiment must keep model_checkpoint")
-        return publish(name, recipe, summary["best_checkpoint"], metrics, wall)
+    output_dir = BUILD_DIR / name / time.strftime("%Y-%m-%d_%H-%M-%S")
+    cfg = compose_config("train", [*train_command(recipe), *extra_overrides], output_dir)
+    start = time.perf_counter()
+    train(cfg)
+    wall = time.perf_counter() - start
+    summary = json.loads((output_dir / "metrics.json").read_text())
+    if not summary.get("best_checkpoint"):
+        raise CatalogueError(f"recipe {name!r} saved no best checkpoint: its experiment must keep model_checkpoint")
+    return publish(name, recipe, summary["best_checkpoint"], wall, output_dir, str(cfg.paths.data_dir))
 
 
-def publish(name: str, recipe: dict[str, Any], checkpoint: str, metrics: dict[str, float], wall: float) -> dict[str, Any]:
-    """Write ``weights/<name>.safetensors`` from a checkpoint, and its entry into ``weights/index.json``."""
+def publish(name: str, recipe: dict[str, Any], checkpoint: str, wall: float, folder: Path, data_root: str) -> dict[str, Any]:
+    """Write ``weights/<name>.safetensors`` from a checkpoint and its entry into ``weights/index.json``.
+    The recorded metrics are those of the published file itself, scored by ``evaluate`` in full precision
+    on the official test split (what the tests re-measure). A recipe's ``dtype: float16`` stores half
+    precision only when the headline metric is the same to 4 decimals as in float32 (else float32, said)."""
+    import torch
+
     from zoo.atomic import atomic_write_bytes, atomic_write_text
-    from zoo.inference import load, safetensors_bytes
+    from zoo.checkpoint import network_state_dict, read_checkpoint
+    from zoo.inference import safetensors_bytes
     from zoo.registry import get_model_entry
     from zoo.tasks import get_task
 
-    loaded = load(checkpoint)
-    settings = dict(loaded.config)  # every setting the task was built with: checked on reading
+    saved = read_checkpoint(checkpoint)
+    settings, network = dict(saved["hyper_parameters"]), network_state_dict(saved["state_dict"])
     model, tag = name.split(".", 1)
+    if settings["model"]["name"] != model:
+        raise CatalogueError(f"recipe {name!r} trained model {settings['model']['name']!r}, not {model!r}: rename the recipe")
     task_cls = get_task(get_model_entry(settings["model"]["name"]).task)
     metric = recipe.get("metric") or task_cls.headline_metrics[0]
+    scores = {"float32": score(safetensors_bytes(network, settings), folder / "float32", data_root)}
+    dtype = recipe.get("dtype", "float32")
+    if dtype not in ("float32", "float16"):
+        raise CatalogueError(f"{name}: dtype must be float32 or float16, not {dtype!r}")
+    if dtype == "float16":
+        scores["float16"] = score(safetensors_bytes(network, settings, torch.float16), folder / "float16", data_root)
+        if round(scores["float16"][metric], 4) != round(scores["float32"][metric], 4):
+            print(f"{name}: float16 changes {metric} ({scores['float32'][metric]:.6f} in float32, {scores['float16'][metric]:.6f}"
+                  " in float16): publishing float32", file=sys.stderr)  # fmt: skip
+            dtype = "float32"
+    metrics = scores[dtype]
     record = {
         "model": model, "tag": tag, "data": settings["data_info"]["name"], "task": task_cls.name,
         "metric": metric, "value": round(float(metrics[metric]), 6), "paper": recipe.get("paper"),
-        "test_metrics": {k: round(float(v), 6) for k, v in sorted(metrics.items()) if k.startswith("test/")},
+        "test_metrics": {k: round(float(v), 6) for k, v in sorted(metrics.items())},
+        "dtype": dtype, "metric_by_dtype": {k: round(float(v[metric]), 6) for k, v in scores.items()},
         "command": f"python -m zoo.weights build {name}",
         "train_command": "python train.py " + " ".join(train_command(recipe)),
         "description": recipe.get("description", ""),
-        "parameters": sum(p.numel() for p in loaded.model.parameters()),
-        "wall_time_s": round(wall, 1), **provenance(),
+        "parameters": parameter_count(settings, network),
+        "wall_time_s": round(wall, 1), "threads": torch_threads(), **provenance(),
     }  # fmt: skip
-    blob = safetensors_bytes(loaded.model, settings, zoo_entry=record)
+    blob = safetensors_bytes(network, settings, getattr(torch, dtype), zoo_entry=record)
     WEIGHTS_DIR.mkdir(exist_ok=True)
     atomic_write_bytes(WEIGHTS_DIR / f"{name}.safetensors", blob)
     entries = index()
     entries[name] = {**record, "file": f"{name}.safetensors", "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}
     atomic_write_text(INDEX, json.dumps(entries, indent=2, sort_keys=True) + "\n")
     return entries[name]
+
+
+def score(blob: bytes, folder: Path, data_root: str) -> dict[str, float]:
+    """``evaluate``'s metrics for a weights file (written into ``folder``) on its own test split."""
+    from zoo.config import compose_config
+    from zoo.training import evaluate
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "weights.safetensors").write_bytes(blob)
+    overrides = [f"ckpt_path={folder / 'weights.safetensors'}", f"data_root={data_root}"]
+    return evaluate(compose_config("eval", overrides, folder / "eval"))
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def parameter_count(settings: dict[str, Any], network: dict[str, Any]) -> int:
+    """The network's trainable parameters (a tied weight counted once), as ``zoo.load``'s model has them."""
+    from zoo.inference import _model_from_config
+
+    model = _model_from_config(settings, network, Path("checkpoint"))
+    return sum(p.numel() for p in model.parameters())
 
 
 def provenance() -> dict[str, Any]:

@@ -154,7 +154,26 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.
 
     config = renamed_settings(config)
     refuse_metadata(config, path, task_class_of(config))
-    return config, state_dict
+    return config, with_tied_tensors(state_dict, metadata.get("zoo_tied"), path)
+
+
+def with_tied_tensors(state_dict: dict[str, torch.Tensor], tied: str | None, path: Path) -> dict[str, torch.Tensor]:
+    """The state_dict with the names of tensors stored once under another name (``zoo_tied`` metadata:
+    alias -> stored name, e.g. a tied decoder's weight) filled back in."""
+    import json
+
+    if tied is None:
+        return state_dict
+    try:
+        aliases = json.loads(tied)
+        valid = isinstance(aliases, dict) and all(
+            isinstance(k, str) and isinstance(v, str) and v in state_dict and k not in state_dict for k, v in aliases.items()
+        )
+    except ValueError:
+        valid = False
+    if not valid:
+        raise CheckpointError(f"{path}'s tied-tensor record (metadata 'zoo_tied') is corrupt: re-export the file")
+    return {**state_dict, **{alias: state_dict[name] for alias, name in aliases.items()}}
 
 
 def task_class_of(hparams: Any) -> type | None:

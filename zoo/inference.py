@@ -248,10 +248,26 @@ def export_safetensors(checkpoint_path: str | Path, output_path: str | Path) -> 
     return atomic_write_bytes(output_path, safetensors_bytes(loaded.model, {k: loaded.config[k] for k in keep if k in loaded.config}))
 
 
-def safetensors_bytes(model: nn.Module, settings: dict[str, Any], **records: Any) -> bytes:
-    """A network's tensors with the settings ``zoo.load`` rebuilds it from (metadata ``zoo``) and any
-    further JSON ``records`` (e.g. a published weight's ``zoo_entry``), as one ``.safetensors`` file."""
-    # cloned: safetensors keeps no shared tensors (tied embedding and decoder weights are saved twice)
-    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+def safetensors_bytes(
+    model: nn.Module | dict[str, torch.Tensor], settings: dict[str, Any], dtype: torch.dtype | None = None, **records: Any
+) -> bytes:
+    """A network's tensors (the module or its state_dict; floating ones cast to ``dtype`` if given) with
+    the settings ``zoo.load`` rebuilds it from (metadata ``zoo``) and any further JSON ``records`` (e.g. a
+    published weight's ``zoo_entry``), as one ``.safetensors`` file. A tensor shared under two names
+    (tied embedding and decoder weights) is stored once; metadata ``zoo_tied`` names its aliases."""
+    tensors = model.state_dict() if isinstance(model, nn.Module) else model
+    state: dict[str, torch.Tensor] = {}
+    tied: dict[str, str] = {}
+    first_name: dict[tuple, str] = {}
+    for name, tensor in tensors.items():
+        storage = (tensor.data_ptr(), tuple(tensor.shape), tensor.stride(), tensor.dtype)
+        if tensor.numel() and storage in first_name:
+            tied[name] = first_name[storage]
+            continue
+        first_name[storage] = name
+        cast = dtype if dtype is not None and tensor.is_floating_point() else tensor.dtype
+        state[name] = tensor.detach().to(cast).clone().contiguous()
     metadata = {"zoo": json.dumps(settings), **{key: json.dumps(value) for key, value in records.items()}}
+    if tied:
+        metadata["zoo_tied"] = json.dumps(tied)
     return save(state, metadata=metadata)

@@ -220,6 +220,11 @@ def evaluation_source(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, torch.
         return dict(settings), network, str(cfg.weights)
     if not cfg.get("ckpt_path"):
         raise SettingError("nothing to evaluate: give ckpt_path=<file.ckpt> or weights=<model>.<tag> (zoo.list_weights())")
+    if str(cfg.ckpt_path).endswith(".safetensors"):  # an exported or published weights file
+        from zoo.checkpoint import read_safetensors
+
+        settings, network = read_safetensors(cfg.ckpt_path)
+        return dict(settings), network, Path(cfg.ckpt_path).name
     checkpoint = read_checkpoint(cfg.ckpt_path)
     return dict(checkpoint["hyper_parameters"]), network_state_dict(checkpoint["state_dict"]), Path(cfg.ckpt_path).name
 
