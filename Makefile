@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: train test test-fast benchmark clean
+.PHONY: train test test-fast benchmark weights notebook clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test-fast: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/lenet5_fashion_mnist.py $(ARGS)
+
+# retrain every published weight from its recipe (weights/recipes/) on $$ZOO_DATA_DIR and regenerate the README's tables
+weights: $(VENV)/.installed
+	$(BIN)/python -m zoo.weights build all
+	$(BIN)/python -m zoo.weights readme
 
 clean:
 	rm -rf $(VENV) logs
