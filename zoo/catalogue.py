@@ -8,6 +8,11 @@ it from (metadata ``zoo``, as ``zoo.export_safetensors`` writes) and the entry's
 ``zoo_entry``: command, commit, library versions, machine, wall time, test metrics). The file's
 sha256 and size go into ``weights/index.json``; loading checks them, so a tampered or truncated file
 is refused in one line.
+
+An entry may instead be published off the repository: with a ``"url"`` (https:// or file://) its file
+is downloaded once into the torch hub cache (``$TORCH_HOME/hub/checkpoints/zoo/<file>``) and checked
+against the same size and sha256 there; ``zoo.weights_download`` does that, and ``offload`` records
+a URL in an entry.
 """
 
 from __future__ import annotations
@@ -60,7 +65,8 @@ def sha256_of(path: Path) -> str:
 
 
 def weights_file(model: str, tag: str) -> Path:
-    """The checked file of ``<model>.<tag>`` (one line when the tag is unknown or the file does not match the index)."""
+    """The checked file of ``<model>.<tag>`` (one line when the tag is unknown or the file does not match the index):
+    ``weights/<file>``, or for an entry with a ``url`` its copy in the torch hub cache, downloaded if absent."""
     entries = index()
     name = f"{model}.{tag}"
     if name not in entries:
@@ -68,6 +74,10 @@ def weights_file(model: str, tag: str) -> Path:
         known = f"published tags of {model!r}: {', '.join(tags)}" if tags else f"the zoo publishes no weights of {model!r}"
         raise CatalogueError(f"no weights {tag!r} for {model!r} ({known}); zoo.list_weights() lists them all")
     entry = entries[name]
+    if entry.get("url"):  # published off the repository: downloaded once into the torch hub cache
+        from zoo.weights_download import cached_file
+
+        return cached_file(name, entry)
     path = WEIGHTS_DIR / entry["file"]
     if not path.is_file():
         raise CatalogueError(f"{path} is missing: restore it (git checkout -- {shown(path)}) or rebuild it"
@@ -87,6 +97,9 @@ def shown(path: Path) -> Path:
 
 def load_published(model: str, tag: str) -> Any:
     """What ``zoo.load(model, weights=tag)`` returns: the notebook object of the model's task."""
-    from zoo.inference import load
+    from zoo.checkpoint import read_safetensors
+    from zoo.inference import _model_from_config, _wrap
 
-    return load(weights_file(model, tag))
+    path = weights_file(model, tag)
+    config, state_dict = read_safetensors(path, vouched=True)  # its sha256 is the catalogue's
+    return _wrap(_model_from_config(config, state_dict, path), config)
