@@ -46,13 +46,21 @@ def _register_builtin_models() -> None:
     import zoo.models  # noqa: F401
 
 
-def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
-    """Sorted names of registered models, filtered by a wildcard ``pattern`` and ``task``."""
+def list_models(pattern: str = "*", task: str | None = None, pretrained: bool = False) -> list[str]:
+    """Sorted names of registered models, filtered by a wildcard ``pattern`` and ``task``; with
+    ``pretrained=True`` only those the zoo publishes at least one weight of (``zoo.list_weights()``)."""
     _register_builtin_models()
+    published = None
+    if pretrained:
+        from zoo.catalogue import index
+
+        published = {entry.get("model") for entry in index().values()}
     return sorted(
         name
         for name, entry in _MODELS.items()
-        if fnmatch.fnmatch(name, pattern) and (task is None or entry.task == task)
+        if fnmatch.fnmatch(name, pattern)
+        and (task is None or entry.task == task)
+        and (published is None or name in published)
     )
 
 
@@ -66,17 +74,21 @@ def get_model_entry(name: str) -> ModelEntry:
         ) from None
 
 
-def create_model(name: str, pretrained: str | None = None, weights_path: str | None = None, **kwargs: Any) -> "nn.Module":
+def create_model(
+    name: str, pretrained: str | None = None, weights_path: str | None = None, weights: str | None = None, **kwargs: Any
+) -> "nn.Module":
     """Build the model registered as ``name`` with builder keyword arguments ``kwargs``.
 
-    ``pretrained="torchvision"`` loads torchvision's published weights for the same architecture,
-    ``weights_path`` a local file; with another ``num_classes`` the head stays freshly initialised.
+    ``weights="<model>.<tag>"`` starts from one of the zoo's published weights (``zoo.list_weights()``,
+    offline), ``pretrained="torchvision"`` from torchvision's published weights for the same
+    architecture, ``weights_path`` from a local file; with another ``num_classes`` the head stays
+    freshly initialised.
     """
     model = get_model_entry(name).builder(**kwargs)
-    if pretrained or weights_path:
+    if pretrained or weights_path or weights is not None:
         from zoo.weights import apply_weight_source
 
-        model = apply_weight_source(model, name, pretrained, weights_path)
+        model = apply_weight_source(model, name, pretrained, weights_path, weights, kwargs)
     return model
 
 

@@ -1,5 +1,6 @@
-"""Pretrained weights: torchvision's published ImageNet weights (downloaded when online) or a
-local file (``.pth``/``.pt`` state_dict, a Lightning checkpoint, or ``.safetensors``).
+"""Pretrained weights: torchvision's published ImageNet weights (downloaded when online), a local
+file (``.pth``/``.pt`` state_dict, a Lightning checkpoint, or ``.safetensors``), or one of the zoo's
+own published weights (``model.weights=<model>.<tag>``, ``zoo.list_weights()``; read offline).
 
 Weights load by parameter name, which our models share with torchvision. When the class count
 differs (transfer learning), the classifier head keeps its fresh initialisation and everything
@@ -19,7 +20,9 @@ from zoo.checkpoint import network_state_dict
 from zoo.errors import ZooError, first_line
 
 log = logging.getLogger(__name__)
-WEIGHT_KEYS = ("pretrained", "weights_path", "encoder_ckpt")  # encoder_ckpt: zoo.models.encoder_classifier
+# the model settings that say where the weights come from (not the architecture): stripped when a model is
+# rebuilt from a checkpoint's settings; encoder_ckpt: zoo.models.encoder_classifier
+WEIGHT_KEYS = ("pretrained", "weights_path", "weights", "encoder_ckpt")
 
 
 class WeightsError(ZooError, ValueError):
@@ -48,10 +51,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             state = load_file(str(path))
         except Exception as error:
             raise WeightsError(f"cannot read weights file {path} ({first_line(error)}): truncated or not safetensors") from None
-        if "zoo" in metadata:  # one of ours: its settings are checked like a checkpoint's
+        if "zoo" in metadata:  # one of ours: its settings are checked like a checkpoint's, tied aliases restored
             from zoo.checkpoint import read_safetensors
 
-            read_safetensors(path)
+            return read_safetensors(path)[1]
         return state
     state = load_tensors_and_data(path, WeightsError)
     if isinstance(state, dict) and "hyper_parameters" in state:  # a Lightning checkpoint: read it as one
@@ -118,8 +121,76 @@ def head_parameter_names(model: nn.Module) -> set[str]:
     return {f"{last[0]}.{param}" for param, _ in model.get_submodule(last[0]).named_parameters()} if last else set()
 
 
-def apply_weight_source(model: nn.Module, name: str, pretrained: str | None, weights_path: str | None) -> nn.Module:
-    """Load ``weights_path`` if given, else torchvision's weights when ``pretrained == "torchvision"``."""
+def published_state_dict(name: str, weights: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and model settings of the zoo's published weight ``weights`` (``"<model>.<tag>"``, its
+    file checked against ``weights/index.json``) for model ``name``; one line when it is not one of ``name``'s."""
+    from zoo.catalogue import index, weights_file
+    from zoo.checkpoint import read_safetensors
+
+    model, dot, tag = weights.partition(".") if isinstance(weights, str) else ("", "", "")
+    if not (model and dot and tag):
+        raise WeightsError(f"model.weights={weights!r} is not <model>.<tag> ({published_of(name, index())})")
+    if model != name:
+        raise WeightsError(f"model.weights={weights} is a weight of {model!r}, not of {name!r}"
+                           f" ({published_of(name, index())}): fine-tune it with model={model}")  # fmt: skip
+    settings, state = read_safetensors(weights_file(model, tag), vouched=True)  # its sha256 is the catalogue's
+    return state, dict(settings.get("model") or {})
+
+
+def published_of(name: str, entries: dict[str, dict[str, Any]]) -> str:
+    """The published weights of model ``name``, in words, for the one-line errors."""
+    tags = sorted(f"{name}.{entry['tag']}" for entry in entries.values() if entry.get("model") == name)
+    return f"published weights of {name!r}: {', '.join(tags) or 'none'}; zoo.list_weights() lists them all"
+
+
+def settings_differences(published: dict[str, Any], builder: Any, arguments: dict[str, Any]) -> list[str]:
+    """``key=published (this model: ours)`` for each architecture setting a published weight was trained
+    with that the model being built does not share (the class count aside: a new head is expected)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    differences = []
+    for key, value in published.items():
+        if key in ("name", "num_classes", *WEIGHT_KEYS):
+            continue
+        default = parameters[key].default if key in parameters else inspect.Parameter.empty
+        ours = arguments.get(key, default)
+        if ours != value:
+            shown = "unset" if ours is inspect.Parameter.empty else repr(ours)
+            differences.append(f"{key}={value!r} (this model: {shown})")
+    return differences
+
+
+def apply_weight_source(
+    model: nn.Module,
+    name: str,
+    pretrained: str | None,
+    weights_path: str | None,
+    weights: str | None = None,
+    arguments: dict[str, Any] | None = None,
+) -> nn.Module:
+    """Load the zoo's published ``weights`` (``"<model>.<tag>"``) if given, else ``weights_path``, else
+    torchvision's weights when ``pretrained == "torchvision"``. ``arguments``: the builder arguments the
+    model was built with (named in the error when a published weight does not fit them)."""
+    if weights is not None:
+        others = [key for key, value in (("pretrained", pretrained), ("weights_path", weights_path),
+                                         ("encoder_ckpt", (arguments or {}).get("encoder_ckpt"))) if value]  # fmt: skip
+        if others:
+            combined = " or ".join(f"model.{key}" for key in others)
+            raise WeightsError(f"model.weights={weights} cannot be combined with {combined}: give one weight source")
+        state, published = published_state_dict(name, weights)
+        try:
+            return load_weights(model, state, f"the zoo's {weights}")
+        except WeightsError as error:
+            from zoo.registry import get_model_entry
+
+            differences = settings_differences(published, get_model_entry(name).builder, arguments or {})
+            if not differences:
+                raise
+            raise WeightsError(f"{error}; {weights} was trained with {', '.join(differences)}") from None
     if weights_path:
         return load_weights(model, read_state_dict(weights_path), str(weights_path))
     if pretrained == "torchvision":
@@ -127,7 +198,6 @@ def apply_weight_source(model: nn.Module, name: str, pretrained: str | None, wei
     if pretrained:
         raise WeightsError(f"unknown pretrained={pretrained!r}; use 'torchvision' or set model.weights_path")
     return model
-
 
 
 def main(argv: list[str] | None = None) -> None:
