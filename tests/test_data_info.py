@@ -89,7 +89,7 @@ def test_records_of_no_known_kind_are_refused_in_one_line():
 
 
 def test_importing_datamodules_loads_no_model_task_or_training_code():
-    code = ("import sys, datamodules, datamodules.registry; "
+    code = ("import sys, datamodules, datamodules.registry; datamodules.registry.data_modules(); datamodules.MNISTDataModule; "
             "print(sorted(name for name in sys.modules if name == 'zoo' or name.startswith('zoo.')))")  # fmt: skip
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -5,6 +5,8 @@ catalogue entry byte for byte, and scores its recorded test metric again on the 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -20,7 +22,8 @@ ENTRIES = sorted(index())
 def test_every_published_weight_has_its_recipe_and_the_catalogue_fits_the_size_budget():
     assert ENTRIES, "no weights are published"
     assert set(ENTRIES) <= set(recipes())
-    assert sum(entry["bytes"] for entry in index().values()) <= 60 * 2**20
+    in_repository = [entry["bytes"] for entry in index().values() if "url" not in entry]
+    assert sum(in_repository) <= 60 * 2**20
     rows = zoo.list_weights()
     assert [row["name"] for row in rows] == ENTRIES
     assert all(row["parameters"] > 0 and row["value"] > 0 and row["data"] for row in rows)
@@ -76,8 +79,29 @@ def test_evaluate_cli_scores_a_published_weight_or_says_what_to_give(tmp_path):
     assert result.returncode == 1 and "error: no weights 'nope' for 'lenet5'" in result.stderr.strip().splitlines()[-1]
 
 
-def test_the_readme_weights_table_is_generated_from_the_catalogue():
-    from zoo.catalogue_build import README, readme_with_table
+def test_the_readme_tables_are_generated_from_the_catalogue():
+    from zoo.catalogue_tables import README, TABLE, readme_with_tables
 
     text = README.read_text()
-    assert readme_with_table(text) == text, "README's weights table is stale: run python -m zoo.weights readme"
+    assert len(TABLE.findall(text)) >= 5, "the README lost its generated tables"
+    assert readme_with_tables(text) == text, "README's generated tables are stale: run python -m zoo.weights readme"
+
+
+def test_loading_a_published_weight_imports_neither_lightning_nor_the_data_modules():
+    """What keeps ``zoo.load(model, weights=tag)`` fast (benchmarks/load_published.py): the task's notebook
+    object is read from its file's source, and a file the catalogue vouches for skips the data-module checks."""
+    code = (
+        "import sys, zoo; zoo.load('lenet5', weights='mnist');"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'torchmetrics', 'sklearn')"
+        " or m.startswith(('datamodules.mnist', 'datamodules.cifar', 'zoo.tasks.'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=catalogue.ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_task_declares_the_notebook_object_zoo_load_reads_from_its_source():
+    from zoo.tasks import get_task, list_tasks, notebook_object
+
+    for task in list_tasks():
+        assert notebook_object(task) == get_task(task).notebook_object != ""

@@ -66,14 +66,14 @@ def foreign_global(path: Path) -> str | None:
     return next((name for name in named_globals(path) if not name.startswith(DATA_GLOBALS) or name == "torch."), None)
 
 
-def refuse_metadata(metadata: Any, path: str | Path, task_cls: type | None = None) -> None:
+def refuse_metadata(metadata: Any, path: str | Path, task_cls: type | None = None, model_only: bool = False) -> None:
     """Raise ``RefusedFileError`` naming the file and the key if ``metadata`` (a checkpoint's
     hyper-parameters or a safetensors file's ``zoo`` entry) is not plain settings the zoo owns."""
     from zoo.run_settings import hyperparameter_problem
 
     if not isinstance(metadata, Mapping):
         raise RefusedFileError(f"refused: {path} holds no settings mapping: it was not written by the zoo")
-    problem = hyperparameter_problem(metadata, task_cls)
+    problem = hyperparameter_problem(metadata, task_cls, model_only)
     if problem is None:
         return
     hint = f"; if the zoo wrote it before names replaced class paths, convert it with {UPGRADE} {path}"
@@ -127,9 +127,10 @@ def read_checkpoint(path: str | Path, check_settings: bool = True) -> dict[str, 
     return checkpoint
 
 
-def read_safetensors(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def read_safetensors(path: str | Path, vouched: bool = False) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The settings (its ``zoo`` metadata, checked as a checkpoint's are) and tensors of a ``.safetensors``
-    file written by ``zoo.export_safetensors``."""
+    file written by ``zoo.export_safetensors``. ``vouched``: the file's sha256 matched the zoo's own
+    catalogue (a published weight): only what ``zoo.load`` builds is checked, which keeps it fast."""
     import json
 
     from safetensors import SafetensorError
@@ -153,7 +154,7 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.
     from zoo.upgrade import renamed_settings
 
     config = renamed_settings(config)
-    refuse_metadata(config, path, task_class_of(config))
+    refuse_metadata(config, path, None if vouched else task_class_of(config), model_only=vouched)
     return config, with_tied_tensors(state_dict, metadata.get("zoo_tied"), path)
 
 

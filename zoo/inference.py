@@ -188,9 +188,9 @@ def _model_from_config(config: dict[str, Any], state_dict: dict[str, torch.Tenso
 def _wrap(model: nn.Module, config: dict[str, Any]) -> nn.Module | WordVectors:
     """The notebook-facing object the model's task declares (``Task.notebook``): a ``Classifier``,
     ``TextGenerator``, ``AutoencoderModel`` or ``WordVectors``."""
-    from zoo.tasks import get_task
+    from zoo.tasks import make_notebook_object, notebook_object
 
-    return get_task(get_model_entry(config["model"]["name"]).task).notebook(model, config)
+    return make_notebook_object(notebook_object(get_model_entry(config["model"]["name"]).task), model, config)
 
 
 def load(

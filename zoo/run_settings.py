@@ -9,15 +9,16 @@ the type its parameter expects. Nothing here imports, evaluates or instantiates 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-import lightning as L
+from typing import TYPE_CHECKING, Any, Mapping
 
 from zoo.errors import SettingError, first_line
 from zoo.optim import optimizer_problem, scheduler_problem
 from zoo.plain_values import check_arguments, find_code_reference
 from zoo.registry import get_model_entry, list_models
 from zoo.weights import without_weight_sources
+
+if TYPE_CHECKING:
+    import lightning as L
 
 BATCH_SIZE_KEYS = ("batch_size", "eval_batch_size")
 
@@ -68,17 +69,20 @@ def build_datamodule(config: Mapping[str, Any], **fixed: Any) -> L.LightningData
     return modules[settings["module"]](**{k: v for k, v in settings.items() if k != "module"})
 
 
-def hyperparameter_problem(hparams: Mapping[str, Any], task_cls: type | None = None) -> str | None:
+def hyperparameter_problem(hparams: Mapping[str, Any], task_cls: type | None = None, model_only: bool = False) -> str | None:
     """Where a task's hyper-parameters (a checkpoint's, or a safetensors file's metadata) are not
-    what the zoo writes: ``"<key>: <problem>"``, or None. ``task_cls`` checks the task settings too."""
+    what the zoo writes: ``"<key>: <problem>"``, or None. ``task_cls`` checks the task settings too.
+    ``model_only``: for a file whose hash the zoo's own catalogue vouches for, check only what
+    ``zoo.load`` builds (no code references, the model settings, the data info record), not the data
+    module's and optimiser's settings (checking those imports every data module and Lightning)."""
     where = find_code_reference(hparams, tensors_allowed=False)
     if where:
         return where
     checks = (
         ("model", model_problem),
-        ("data_config", lambda c: None if c is None else data_problem(c)),
-        ("optimizer", lambda c: None if not c else optimizer_problem(c)),
-        ("scheduler", scheduler_problem),
+        ("data_config", lambda c: None if c is None or model_only else data_problem(c)),
+        ("optimizer", lambda c: None if not c or model_only else optimizer_problem(c)),
+        ("scheduler", lambda c: None if model_only else scheduler_problem(c)),
     )
     for key, check in checks:
         problem = check(hparams.get(key))

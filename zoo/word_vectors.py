@@ -45,6 +45,11 @@ class WordVectors:
         self.index = {word: i for i, word in enumerate(self.words)}
         self._normed: torch.Tensor | None = None
 
+    @classmethod
+    def from_model(cls, model: Any, config: dict[str, Any]) -> "WordVectors":
+        """A trained word2vec network's input vectors with the words and counts of its corpus (``zoo.load``)."""
+        return cls(config["data_info"]["words"], model.input, config["data_info"]["counts"])
+
     def __len__(self) -> int:
         return len(self.words)
 

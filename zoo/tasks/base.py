@@ -49,6 +49,9 @@ class Task(L.LightningModule):
     modalities: ClassVar[tuple[str, ...]] = ()
     # what a finished run prints, in this order, when logged
     headline_metrics: ClassVar[tuple[str, ...]] = ()
+    # what ``zoo.load`` wraps a trained model in, "module:attribute" called with (model, config); read
+    # from this file's source by ``zoo.tasks.notebook_object`` so that loading imports no Lightning
+    notebook_object: ClassVar[str] = ""
     # what a non-finite loss message tells the user to change
     remedy: ClassVar[str] = "lower optimizer.lr or set trainer.gradient_clip_val"
 
@@ -100,8 +103,10 @@ class Task(L.LightningModule):
 
     @classmethod
     def notebook(cls, model: nn.Module, config: dict[str, Any]) -> nn.Module | Any:
-        """What ``zoo.load`` returns for a trained model of this task."""
-        raise NotImplementedError(f"task {cls.name!r} declares no notebook object")
+        """What ``zoo.load`` returns for a trained model of this task (its ``notebook_object``)."""
+        from zoo.tasks import make_notebook_object
+
+        return make_notebook_object(cls.notebook_object, model, config)
 
     @classmethod
     def setting_owners(cls) -> dict[str, Any]:

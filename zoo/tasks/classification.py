@@ -33,6 +33,7 @@ class Classification(Task):
     """
 
     name = "classification"
+    notebook_object = "zoo.inference:Classifier"
     modalities = ("image", "audio")
     headline_metrics = ("test/acc", "test/acc_top5", "test/loss", "val/acc", "val/loss")
 
@@ -53,12 +54,6 @@ class Classification(Task):
         if isinstance(info, AudioInfo):
             return {"num_classes": info.num_classes, "n_features": info.n_features}
         return {"num_classes": info.num_classes, "in_channels": info.channels, "input_size": info.image_size}
-
-    @classmethod
-    def notebook(cls, model: nn.Module, config: dict[str, Any]) -> nn.Module:
-        from zoo.inference import Classifier
-
-        return Classifier(model, config)
 
     # --- the fit check ----------------------------------------------------------------------------
     def described_inputs(self) -> str:

@@ -29,6 +29,7 @@ class LanguageModeling(Task):
     rate by 4 when validation stops improving)."""
 
     name = "language_modeling"
+    notebook_object = "zoo.generation:TextGenerator"
     modalities = ("text",)
     headline_metrics = ("test/loss", "test/ppl", "test/bpc", "val/loss", "val/ppl")
 
@@ -42,12 +43,6 @@ class LanguageModeling(Task):
     def model_arguments(cls, info: DataInfo) -> dict[str, Any]:
         """The vocabulary size."""
         return {"vocab_size": info.vocab_size}
-
-    @classmethod
-    def notebook(cls, model: nn.Module, config: dict[str, Any]) -> nn.Module:
-        from zoo.generation import TextGenerator
-
-        return TextGenerator(model, config)
 
     def example_inputs(self) -> tuple[torch.Tensor, ...]:
         return (torch.zeros(2, 3, dtype=torch.long),)

@@ -24,6 +24,7 @@ class LayerwisePretraining(Classification):
     pretrained layer by layer, ``pretrain_epochs`` epochs each (0: no pretraining)."""
 
     name = "layerwise_pretraining"
+    notebook_object = "zoo.inference:Classifier"
     modalities = ("image",)
 
     def __init__(self, pretrain_epochs: int = 2, **settings: Any) -> None:

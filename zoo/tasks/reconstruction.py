@@ -55,6 +55,7 @@ class Reconstruction(Task):
     """
 
     name = "reconstruction"
+    notebook_object = "zoo.autoencoding:AutoencoderModel"
     modalities = ("image",)
     headline_metrics = ("test/loss", "test/mse", "test/pca_mse", "val/loss")
 
@@ -77,12 +78,6 @@ class Reconstruction(Task):
     def model_arguments(cls, info: DataInfo) -> dict[str, Any]:
         """The images' channels and side."""
         return {"in_channels": info.channels, "input_size": info.image_size}
-
-    @classmethod
-    def notebook(cls, model: nn.Module, config: dict[str, Any]) -> nn.Module:
-        from zoo.autoencoding import AutoencoderModel
-
-        return AutoencoderModel(model, config)
 
     def described_inputs(self) -> str:
         return f"{'x'.join(map(str, self.info.input_shape))} images of data set {self.info.name!r}"

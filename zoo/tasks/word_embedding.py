@@ -45,6 +45,7 @@ class WordEmbedding(Task):
     """
 
     name = "word_embedding"
+    notebook_object = "zoo.word_vectors:WordVectors.from_model"
     modalities = ("word_corpus",)
     headline_metrics = ("test/analogy_acc", "val/analogy_acc")
     remedy = "lower optimizer.lr or task.chunk_size"
@@ -91,12 +92,6 @@ class WordEmbedding(Task):
     def model_arguments(cls, info: DataInfo) -> dict[str, Any]:
         """The vocabulary size and the word counts."""
         return {"vocab_size": info.vocab_size, "counts": list(info.counts)}
-
-    @classmethod
-    def notebook(cls, model: nn.Module, config: dict[str, Any]) -> Any:
-        from zoo.word_vectors import WordVectors
-
-        return WordVectors(config["data_info"]["words"], model.input, config["data_info"]["counts"])
 
     def check_model_fits_data(self) -> None:
         """word2vec's vocabulary and counts come from the corpus; its ``forward`` (a lookup) needs no dummy batch."""
