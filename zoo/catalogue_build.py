@@ -142,55 +142,53 @@ def provenance() -> dict[str, Any]:
     }
 
 
-README = ROOT / "README.md"
-TABLE_START, TABLE_END = "<!-- weights table: python -m zoo.weights readme -->", "<!-- end of weights table -->"
-
-
-def weights_table() -> str:
-    """The README's table of published weights, from the catalogue (no number typed by hand)."""
-    lines = ["| weights | data | test metric | paper | parameters | file | trained | command |", "|---|---|---:|---|---:|---:|---:|---|"]
-    for name, entry in sorted(index().items()):
-        paper = entry.get("paper") or {}
-        reference = f"{paper['value']:.4f} ({paper['source']})" if paper else ""
-        lines.append(
-            f"| `zoo.load(\"{entry['model']}\", weights=\"{entry['tag']}\")` | {entry['data']} | {entry['metric']} {entry['value']:.4f}"
-            f" | {reference} | {entry['parameters']:,} | {entry['bytes'] / 2**20:.2f} MB | {entry['wall_time_s'] / 60:.1f} min"
-            f" on {entry['machine']} | `{entry['command']}` |"
-        )
-    return "\n".join(lines)
-
-
-def readme_with_table(text: str) -> str:
-    """The README text with its weights table regenerated between the two markers."""
-    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
-    return text[:start] + "\n" + weights_table() + "\n" + text[end:]
+USAGE = """usage: python -m zoo.weights build <model>.<tag> [...] | all   retrain from the recipe, publish, record
+       python -m zoo.weights list                                 the published weights
+       python -m zoo.weights readme                               regenerate the README's tables
+       python -m zoo.weights offload <model>.<tag> <url>          record a URL to publish the file off the repository"""
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m zoo.weights build <model>.<tag> [...] | all``, ``list`` and ``readme`` (regenerate its table)."""
+    """``python -m zoo.weights build|list|readme|offload`` (see ``USAGE``)."""
     from zoo.errors import ZooError
 
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["readme"]:
-        from zoo.atomic import atomic_write_text
-
-        atomic_write_text(README, readme_with_table(README.read_text()))
-        print(f"wrote the weights table of {README}")
-        return
-    if argv[:1] == ["list"]:
-        from zoo.catalogue import list_weights
-
-        for row in list_weights():
-            print(f"{row['name']:<28} {row['data']:<14} {row['metric']} {row['value']:.4f}  {row['parameters']:>10,} parameters  {row['bytes']:>11,} bytes")
-        return
-    if len(argv) < 2 or argv[0] != "build":
-        print("usage: python -m zoo.weights build <model>.<tag> [...] | all   |   python -m zoo.weights list", file=sys.stderr)
+    commands = {"build": (build_command, 2, None), "list": (list_command, 1, 1), "readme": (readme_command, 1, 1),
+                "offload": (offload_command, 3, 3)}  # fmt: skip
+    command, least, most = commands.get(argv[0] if argv else "", (None, 0, 0))
+    if command is None or len(argv) < least or (most is not None and len(argv) > most):
+        print(USAGE, file=sys.stderr)
         raise SystemExit(2)
-    names = list(recipes()) if argv[1:] == ["all"] else argv[1:]
     try:
-        for name in names:
-            entry = build(name)
-            print(f"built {name}: {entry['metric']} {entry['value']:.4f} in {entry['wall_time_s']:.0f} s -> weights/{entry['file']}")
+        command(argv[1:])
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def build_command(names: list[str]) -> None:
+    for name in list(recipes()) if names == ["all"] else names:
+        entry = build(name)
+        print(f"built {name}: {entry['metric']} {entry['value']:.4f} in {entry['wall_time_s']:.0f} s -> weights/{entry['file']}")
+
+
+def list_command(_: list[str]) -> None:
+    from zoo.catalogue import list_weights
+
+    for row in list_weights():
+        print(f"{row['name']:<32} {row['data']:<22} {row['metric']} {row['value']:.4f}  {row['parameters']:>10,} parameters  {row['bytes']:>11,} bytes")
+
+
+def readme_command(_: list[str]) -> None:
+    from zoo.atomic import atomic_write_text
+    from zoo.catalogue_tables import README, readme_with_tables
+
+    atomic_write_text(README, readme_with_tables(README.read_text()))
+    print(f"wrote the generated tables of {README}")
+
+
+def offload_command(arguments: list[str]) -> None:
+    from zoo.weights_download import offload
+
+    entry = offload(*arguments)
+    print(f"recorded {entry['url']} for {arguments[0]}: upload weights/{entry['file']} there, then delete the local copy")
