@@ -30,5 +30,9 @@ weights: $(VENV)/.installed
 	$(BIN)/python -m zoo.weights build all
 	$(BIN)/python -m zoo.weights readme
 
+# execute notebooks/quickstart.ipynb (the published LeNet-5 on MNIST) from a temporary folder; the result goes to logs/quickstart.executed.ipynb
+notebook: $(VENV)/.installed
+	$(BIN)/python -m zoo.notebook run $(ARGS)
+
 clean:
 	rm -rf $(VENV) logs

@@ -3,6 +3,11 @@ uint8 images, TensorBoard events read back with TensorBoard's reader, and the qu
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -13,8 +18,9 @@ from nbclient import NotebookClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import zoo
+import zoo.notebook
 from datamodules import DigitsDataModule
-from tests.conftest import ROOT
+from tests.conftest import ROOT, real_data_dir
 from zoo.run_settings import build_datamodule
 from zoo.training import train
 
@@ -82,11 +88,73 @@ def test_deep_sigmoid_mlp_gradients_vanish_where_relu_ones_do_not(make_cfg):
     assert ratios["sigmoid"] < 1e-3 < 1e-1 < ratios["relu"], ratios
 
 
-def test_quickstart_notebook_runs_against_a_checkpoint(digits_run, monkeypatch):
-    monkeypatch.setenv("ZOO_CHECKPOINT", digits_run["summary"]["best_checkpoint"])
-    notebook = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+def notebook_text(notebook: nbformat.NotebookNode) -> tuple[str, list[dict]]:
+    """What an executed notebook's code cells printed or returned (as text), and their outputs."""
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
-    text = "".join(output.get("text", "") for output in outputs)
-    assert "test accuracy" in text
+    text = "".join(output.get("text", "") + output.get("data", {}).get("text/plain", "") for output in outputs)
+    return text, outputs
+
+
+@pytest.fixture
+def notebook_env(monkeypatch: pytest.MonkeyPatch) -> Path | None:
+    """The kernel imports this checkout's zoo and finds the real data (if any) from any folder; returns that folder."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    data = real_data_dir()
+    if data is not None:
+        monkeypatch.setenv("ZOO_DATA_DIR", str(data.resolve()))
+    return data
+
+
+def test_quickstart_notebook_loads_the_published_weight_from_any_folder(notebook_env, tmp_path):
+    copy = tmp_path / "quickstart.ipynb"  # a copy, run with the working folder outside the repository
+    shutil.copy(ROOT / "notebooks" / "quickstart.ipynb", copy)
+    notebook = nbformat.read(copy, as_version=4)
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    text, outputs = notebook_text(notebook)
+    (published,) = [row for row in zoo.list_weights() if row["name"] == "lenet5.mnist"]
+    assert "loaded the published weight lenet5.mnist: LeNet5 trained on mnist" in text
+    assert "lenet5_classic.mnist" in text  # the table of published weights
+    assert re.search(r"predicted: \['\d', '\d'", text)
     assert any("image/png" in output.get("data", {}) for output in outputs)  # the plotted predictions
+    if notebook_env is not None and list((notebook_env / "MNIST" / "raw").glob("t10k-images-idx3-ubyte*")):
+        assert f"accuracy on the MNIST test set: {published['value']:.4f}" in text  # the catalogue's own number
+    else:
+        assert "NOT MNIST" in text
+    assert [path.name for path in tmp_path.iterdir()] == ["quickstart.ipynb"]  # nothing written where it ran
+
+
+def test_python_m_zoo_notebook_run_writes_the_executed_notebook_and_without_mnist_says_so(notebook_env, tmp_path):
+    elsewhere, output, no_data = tmp_path / "cwd", tmp_path / "out" / "executed.ipynb", tmp_path / "no-data"
+    elsewhere.mkdir()
+    result = subprocess.run([sys.executable, "-m", "zoo.notebook", "run", "--output", str(output)], cwd=elsewhere,
+                            env={**os.environ, "ZOO_DATA_DIR": str(no_data)}, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == f"executed notebook written to {output}"
+    assert "WARNING" not in result.stderr, result.stderr  # the kernel's start-up warnings are not shown
+    text, outputs = notebook_text(nbformat.read(output, as_version=4))
+    assert f"no MNIST test files (t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, or .gz) in {no_data}" in text
+    stand_in = "scikit-learn's digits upscaled to 28x28 (NOT MNIST: this accuracy is only illustrative)"
+    assert re.search(rf"accuracy on {re.escape(stand_in)}: 0\.[6-9]", text)  # 0.90 with lenet5.mnist
+    assert any("image/png" in output.get("data", {}) for output in outputs)
+    assert not any(elsewhere.iterdir())
+
+
+def test_quickstart_notebook_takes_a_checkpoint_instead(notebook_env, digits_run, tmp_path):
+    checkpoint = digits_run["summary"]["best_checkpoint"]
+    with pytest.raises(ValueError, match="sets no CHECKPIONT; it sets CHECKPOINT, DATA_DIR, MODEL, WEIGHTS"):
+        zoo.notebook.execute(output=tmp_path / "never.ipynb", parameters={"CHECKPIONT": checkpoint})
+    output = zoo.notebook.execute(output=tmp_path / "executed.ipynb", parameters={"CHECKPOINT": checkpoint})
+    text, outputs = notebook_text(nbformat.read(output, as_version=4))
+    assert f"loaded {checkpoint}: LeNet5 trained on digits" in text
+    test_accuracy = digits_run["summary"]["metrics"]["test/acc"]
+    assert f"accuracy on the digits test set: {test_accuracy:.4f}" in text  # its own run's test split
+    assert any("image/png" in output.get("data", {}) for output in outputs)
+
+
+def test_opening_the_notebook_without_jupyter_says_how_to_install_it(monkeypatch, capsys):
+    monkeypatch.setattr(zoo.notebook, "jupyter_command", lambda: None)
+    assert zoo.notebook.main(["open"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "pip install jupyterlab" in line and "python -m zoo.notebook open" in line
