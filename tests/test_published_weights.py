@@ -15,6 +15,7 @@ import zoo
 from tests.conftest import real_data_dir, run_script
 from zoo import catalogue
 from zoo.catalogue import CatalogueError, index, recipes
+from zoo.word_vectors import WordVectors
 
 ENTRIES = sorted(index())
 
@@ -33,8 +34,11 @@ def test_every_published_weight_has_its_recipe_and_the_catalogue_fits_the_size_b
 def test_a_published_weight_loads_offline_in_one_call(name):
     entry = index()[name]
     loaded = zoo.load(entry["model"], weights=entry["tag"])
-    assert sum(p.numel() for p in loaded.model.parameters()) == entry["parameters"]
-    assert not loaded.training
+    if isinstance(loaded, WordVectors):  # the input vectors of a word2vec network (its output ones stay behind)
+        assert len(loaded) > 0 and 0 < loaded.vectors.numel() < entry["parameters"]
+    else:
+        assert sum(p.numel() for p in loaded.model.parameters()) == entry["parameters"]
+        assert not loaded.training
     hub = torch.hub.load(str(catalogue.ROOT), entry["model"], weights=entry["tag"], source="local", trust_repo=True)
     assert type(hub) is type(loaded)
 
@@ -48,7 +52,9 @@ def test_a_published_weight_scores_its_recorded_metric_on_the_real_test_split(na
 
     entry = index()[name]
     results = evaluate(make_cfg(f"weights={name}", f"data_root={data_dir}", name="eval"))
-    assert round(results[entry["metric"]], 4) == round(entry["value"], 4)
+    # to 4 decimals: within half a unit of the 4th. One changed prediction moves an accuracy by at least
+    # 1e-4 (10,000 test images at most), so accuracies must match exactly; float noise in a loss stays far under 5e-5
+    assert results[entry["metric"]] == pytest.approx(entry["value"], abs=5e-5)
 
 
 def test_unknown_tags_and_tampered_files_are_one_line(tmp_path, monkeypatch):

@@ -133,7 +133,8 @@ def provenance() -> dict[str, Any]:
             return ""
 
     commit = git("rev-parse", "HEAD") or "unknown"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    # the build's own outputs (weights/*.safetensors, weights/index.json) do not make the source dirty
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!weights/*.safetensors", ":!weights/index.json"))
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     return {
         "commit": commit + ("+uncommitted changes" if dirty else ""),
