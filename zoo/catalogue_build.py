@@ -23,10 +23,11 @@ def train_command(recipe: dict[str, Any]) -> list[str]:
 BUILD_DIR = ROOT / "logs" / "weights"
 
 
-def build(name: str, extra_overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+def build(name: str, extra_overrides: tuple[str, ...] = (), write: bool = True) -> dict[str, Any]:
     """Train entry ``name`` from its recipe, publish its best-validation checkpoint, score the published
     file on the official test split as the tests do, and record it; returns its entry. The run stays
-    under ``logs/weights/<name>/`` (TensorBoard logs, checkpoints). ``extra_overrides`` are for smoke tests."""
+    under ``logs/weights/<name>/`` (TensorBoard logs, checkpoints). ``extra_overrides`` are for smoke
+    tests; ``write=False`` publishes nothing and returns the entry with the file's bytes (``"blob"``)."""
     from zoo.config import compose_config
     from zoo.training import train
 
@@ -42,10 +43,12 @@ def build(name: str, extra_overrides: tuple[str, ...] = ()) -> dict[str, Any]:
     summary = json.loads((output_dir / "metrics.json").read_text())
     if not summary.get("best_checkpoint"):
         raise CatalogueError(f"recipe {name!r} saved no best checkpoint: its experiment must keep model_checkpoint")
-    return publish(name, recipe, summary["best_checkpoint"], wall, output_dir, str(cfg.paths.data_dir))
+    return publish(name, recipe, summary["best_checkpoint"], wall, output_dir, str(cfg.paths.data_dir), write)
 
 
-def publish(name: str, recipe: dict[str, Any], checkpoint: str, wall: float, folder: Path, data_root: str) -> dict[str, Any]:
+def publish(
+    name: str, recipe: dict[str, Any], checkpoint: str, wall: float, folder: Path, data_root: str, write: bool = True
+) -> dict[str, Any]:
     """Write ``weights/<name>.safetensors`` from a checkpoint and its entry into ``weights/index.json``.
     The recorded metrics are those of the published file itself, scored by ``evaluate`` in full precision
     on the official test split (what the tests re-measure). A recipe's ``dtype: float16`` stores half
@@ -88,12 +91,15 @@ def publish(name: str, recipe: dict[str, Any], checkpoint: str, wall: float, fol
         "wall_time_s": round(wall, 1), "threads": torch_threads(), **provenance(),
     }  # fmt: skip
     blob = safetensors_bytes(network, settings, getattr(torch, dtype), zoo_entry=record)
+    entry = {**record, "file": f"{name}.safetensors", "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}
+    if not write:
+        return {**entry, "blob": blob}
     WEIGHTS_DIR.mkdir(exist_ok=True)
     atomic_write_bytes(WEIGHTS_DIR / f"{name}.safetensors", blob)
     entries = index()
-    entries[name] = {**record, "file": f"{name}.safetensors", "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}
+    entries[name] = entry  # a new file: the rebuild records of the old one (python -m zoo.weights verify) go
     atomic_write_text(INDEX, json.dumps(entries, indent=2, sort_keys=True) + "\n")
-    return entries[name]
+    return entry
 
 
 def score(blob: bytes, folder: Path, data_root: str) -> dict[str, float]:
@@ -146,6 +152,7 @@ def provenance() -> dict[str, Any]:
 USAGE = """usage: python -m zoo.weights build <model>.<tag> [...] | all   retrain from the recipe, publish, record
        python -m zoo.weights list                                 the published weights
        python -m zoo.weights readme                               regenerate the README's tables
+       python -m zoo.weights verify <model>.<tag> [...] | all     rebuild without publishing: same tensors? (recorded)
        python -m zoo.weights offload <model>.<tag> <url>          record a URL to publish the file off the repository"""
 
 
@@ -155,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
 
     argv = sys.argv[1:] if argv is None else argv
     commands = {"build": (build_command, 2, None), "list": (list_command, 1, 1), "readme": (readme_command, 1, 1),
-                "offload": (offload_command, 3, 3)}  # fmt: skip
+                "offload": (offload_command, 3, 3), "verify": (verify_command, 2, None)}  # fmt: skip
     command, least, most = commands.get(argv[0] if argv else "", (None, 0, 0))
     if command is None or len(argv) < least or (most is not None and len(argv) > most):
         print(USAGE, file=sys.stderr)
@@ -193,3 +200,12 @@ def offload_command(arguments: list[str]) -> None:
 
     entry = offload(*arguments)
     print(f"recorded {entry['url']} for {arguments[0]}: upload weights/{entry['file']} there, then delete the local copy")
+
+
+def verify_command(names: list[str]) -> None:
+    from zoo.catalogue_verify import verify
+
+    for name in list(index()) if names == ["all"] else names:
+        record = verify(name)
+        same = "bit-identical tensors" if record["identical"] else f"tensors differ (max abs diff {record['max_abs_diff']:.3g})"
+        print(f"rebuilt {name}: {same}; {record['metric']} {record['value']:.4f} (published {index()[name]['value']:.4f})")

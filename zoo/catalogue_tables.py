@@ -41,12 +41,15 @@ def paper(entry: dict[str, Any]) -> str:
 
 def weights_table() -> str:
     """Every published weight: how to load it, its headline test metric, size and how it was trained."""
-    lines = ["| weights | data | test metric | paper | parameters | file | trained | command |", "|---|---|---:|---|---:|---:|---:|---|"]
+    from zoo.catalogue_verify import reproducibility
+
+    lines = ["| weights | data | test metric | paper | parameters | file | trained | rebuilt (`python -m zoo.weights verify`) | command |",
+             "|---|---|---:|---|---:|---:|---:|---|---|"]  # fmt: skip
     for entry in sorted(index().values(), key=lambda e: (e["model"], e["tag"])):
         lines.append(
             f"| {load_call(entry)} | {entry['data']} | {entry['metric']} {entry['value']:.4f} | {paper(entry)}"
             f" | {entry['parameters']:,} | {entry['bytes'] / 2**20:.2f} MB ({entry.get('dtype', 'float32')}) | {trained(entry)}"
-            f" | `{entry['command']}` |"
+            f" | {reproducibility(entry)} | `{entry['command']}` |"
         )
     return "\n".join(lines)
 
