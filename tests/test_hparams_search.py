@@ -18,18 +18,9 @@ from optuna.trial import TrialState
 
 from tests.conftest import run_script
 from zoo.errors import NonFiniteLossError, RunInterruptedError, SettingError
-from zoo.hparams_search import (
-    OptunaPruning,
-    best_command,
-    current_trial,
-    distribution,
-    interruption,
-    job_outcome,
-    override_value,
-    running,
-    search_space,
-    tell,
-)
+from zoo.callbacks.optuna_pruning import OptunaPruning, current_trial, running
+from zoo.hparams_search import best_command, interruption, job_outcome, tell
+from zoo.search_space import distribution, override_value, search_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -2,10 +2,7 @@
 
 The sweeper (``hydra/sweeper=zoo_optuna``, in ``hydra_plugins/zoo_optuna_sweeper``) runs ``run_search``:
 
-- the search space is ``hydra.sweeper.params`` (``key: {type: float|int|categorical, ...}``), plus any
-  sweep on the command line in Hydra's syntax (``'optimizer.lr=tag(log, interval(1e-4, 1e-1))'``,
-  ``data.batch_size=choice(32,64)``, ``range(1,4)``); a plain ``key=value`` on the command line fixes
-  that key for every trial (and takes it out of the search space);
+- the search space: ``zoo.search_space`` (the config's ``hydra.sweeper.params`` and command-line sweeps);
 - it asks Optuna (TPE by default) for one trial at a time and runs it as a job of the multirun, in this
   process (Hydra's basic launcher), in ``<sweep dir>/<trial number>``;
 - ``OptunaPruning`` (``callbacks.optuna_pruning``) reports the job's ``optimized_metric`` to the trial
@@ -23,208 +20,21 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import shlex
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Sequence
 
-import lightning as L
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import RunInterruptedError, SettingError
+from zoo.callbacks.optuna_pruning import TrialRun, running
+from zoo.search_space import override_value, search_space, trial_overrides
 
 log = logging.getLogger(__name__)
 
 DIRECTIONS = {"max": "maximize", "min": "minimize", "maximize": "maximize", "minimize": "minimize"}
-SPEC_KEYS = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"}, "categorical": {"choices"}}
 RESULTS_FILE = "optimization_results.yaml"
-
-
-# --- the trial being run: the sweeper sets it, the pruning callback of the job reads it ---------------
-
-
-@dataclass
-class TrialRun:
-    """The Optuna trial of the job running now (jobs run one at a time in the sweeper's process)."""
-
-    trial: Any  # optuna.Trial, or anything with report(value, step) and should_prune()
-    reports: int = 0  # validations reported so far: the step of the next report
-    pruned_at: int | None = None  # the step at which the pruner stopped the run
-
-
-_RUNNING: TrialRun | None = None
-
-
-def current_trial() -> TrialRun | None:
-    """The trial of the job running now, or None outside a search."""
-    return _RUNNING
-
-
-@contextmanager
-def running(trial: Any) -> Iterator[TrialRun]:
-    """Make ``trial`` the current one while its job runs."""
-    global _RUNNING
-    previous, _RUNNING = _RUNNING, TrialRun(trial)
-    try:
-        yield _RUNNING
-    finally:
-        _RUNNING = previous
-
-
-class OptunaPruning(L.Callback):
-    """Reports ``monitor`` to the current Optuna trial after each validation (step: the validation's
-    index, the epoch when validating once per epoch) and stops the run, as early stopping does, when
-    the trial's pruner says it cannot catch up: the sweeper then marks the trial pruned. Does nothing
-    outside a search (no current trial), so a search config's run also runs alone."""
-
-    def __init__(self, monitor: str) -> None:
-        self.monitor = monitor
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        run = current_trial()
-        if run is None or trainer.sanity_checking or run.pruned_at is not None:
-            return
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is None or not math.isfinite(float(value)):
-            return  # a NaN loss ends the run by itself (NonFiniteLossError): a failed trial
-        step, run.reports = run.reports, run.reports + 1
-        run.trial.report(float(value), step)
-        if run.trial.should_prune():
-            run.pruned_at = step
-            trainer.should_stop = True
-            log.info("the study's pruner stops this trial: %s %.4f at validation %d", self.monitor, float(value), step)
-
-
-# --- the search space ----------------------------------------------------------------------------------
-
-
-def distribution(key: str, spec: Any) -> Any:
-    """An Optuna distribution from a ``hydra.sweeper.params`` entry: ``{type: float, low: 1e-4,
-    high: 1e-1, log: true}``, ``{type: int, low: 1, high: 4, step: 1}``, ``{type: categorical,
-    choices: [32, 64]}`` (or just the list), or a string in Hydra's sweep syntax."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    if isinstance(spec, (DictConfig, ListConfig)):
-        spec = OmegaConf.to_container(spec, resolve=True)
-    if isinstance(spec, str):
-        return sweep_distribution(key, spec)
-    if isinstance(spec, list):
-        spec = {"type": "categorical", "choices": spec}
-    if not isinstance(spec, dict) or spec.get("type") not in SPEC_KEYS:
-        raise SettingError(
-            f"hydra.sweeper.params.{key}: {spec!r} is not a search range; write {{type: float, low: .., high: ..,"
-            " log: true}, {type: int, low: .., high: ..} or {type: categorical, choices: [..]}"
-        )
-    kind = spec["type"]
-    unknown = set(spec) - SPEC_KEYS[kind] - {"type"}
-    if unknown:
-        raise SettingError(
-            f"hydra.sweeper.params.{key}: a {kind} range takes {sorted(SPEC_KEYS[kind])}, not {sorted(unknown)}"
-        )
-    try:
-        if kind == "categorical":
-            choices = spec.get("choices")
-            if not isinstance(choices, list) or not choices:
-                raise ValueError("choices must be a non-empty list")
-            return CategoricalDistribution(choices)
-        if "low" not in spec or "high" not in spec:
-            raise ValueError("needs low and high")
-        if kind == "float":
-            step = None if spec.get("step") is None else float(spec["step"])
-            log_scale = bool(spec.get("log", False))
-            return FloatDistribution(float(spec["low"]), float(spec["high"]), log=log_scale, step=step)
-        return IntDistribution(int(spec["low"]), int(spec["high"]), log=bool(spec.get("log", False)),
-                               step=int(spec.get("step") or 1))  # fmt: skip
-    except (ValueError, TypeError) as error:
-        raise SettingError(f"hydra.sweeper.params.{key}: {error}") from None
-
-
-def sweep_distribution(key: str, text: str) -> Any:
-    """An Optuna distribution from Hydra's sweep syntax: ``choice(a,b)`` or ``a,b``, ``range(start, stop,
-    step)`` (stop excluded, as Hydra's), ``interval(low, high)``; ``tag(log, ...)`` for a log scale,
-    ``tag(int, interval(...))`` for integers."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        (override,) = OverridesParser.create().parse_overrides([f"{key}={text}"])
-    except Exception as error:  # Hydra's parser error: one line
-        raise SettingError(f"hydra.sweeper.params.{key}: cannot read {text!r}: {str(error).splitlines()[0]}") from None
-    found = override_distribution(override)
-    if found is None:
-        raise SettingError(
-            f"hydra.sweeper.params.{key}: {text!r} is one value, not a range:"
-            " give choice(..), interval(..) or range(..)"
-        )
-    return found
-
-
-def override_distribution(override: Any) -> Any:
-    """The distribution of a parsed Hydra sweep override, or None when it is not a sweep."""
-    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    if not override.is_sweep_override():
-        return None
-    value, key = override.value(), override.key_or_group
-    tags = set(getattr(value, "tags", ()) or ())
-    if isinstance(value, IntervalSweep):
-        if "int" in tags:
-            return IntDistribution(int(value.start), int(value.end), log="log" in tags)
-        return FloatDistribution(float(value.start), float(value.end), log="log" in tags)
-    if "log" in tags:
-        raise SettingError(f"{key}: tag(log, ...) goes with interval(low, high) only")
-    if isinstance(value, RangeSweep):
-        values = list(value.range())
-        if all(isinstance(v, int) for v in (value.start, value.stop, value.step)) and value.step > 0 and values:
-            return IntDistribution(values[0], values[-1], step=value.step)
-        return CategoricalDistribution(values)
-    if isinstance(value, ChoiceSweep):
-        return CategoricalDistribution([choice_value(v) for v in value.list])
-    raise SettingError(f"{key}: {override.input_line!r} is a sweep the Optuna sweeper cannot search (glob)")
-
-
-def choice_value(value: Any) -> Any:
-    """A parsed Hydra choice as Optuna takes it (None, bool, int, float or str)."""
-    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
-
-
-def search_space(params: Mapping[str, Any], arguments: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
-    """(the overrides every trial gets, the search space) from the configured params and the command line."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    space = {str(key): distribution(str(key), spec) for key, spec in (params or {}).items()}
-    fixed = []
-    for override in OverridesParser.create().parse_overrides(list(arguments)):
-        found = override_distribution(override)
-        if found is not None:
-            space[override.key_or_group] = found
-        else:
-            space.pop(override.key_or_group, None)  # fixed on the command line
-            fixed.append(override.input_line)
-    return fixed, space
-
-
-def override_value(value: Any, float_param: bool = False) -> str:
-    """A sampled value as the text of a Hydra override: six significant digits for floats (what the
-    trial runs with, and what the best trial's command repeats)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) or (float_param and isinstance(value, int)):
-        text = f"{float(value):.6g}"
-        return text if re.search(r"[.e]|inf|nan", text) else f"{text}.0"
-    if isinstance(value, str) and not re.fullmatch(r"[\w.\-/]+", value):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return str(value)
-
-
-def trial_overrides(params: Mapping[str, Any], space: Mapping[str, Any]) -> list[str]:
-    from optuna.distributions import FloatDistribution
-
-    return [f"{key}={override_value(params[key], isinstance(space[key], FloatDistribution))}" for key in space]
 
 
 # --- the study ----------------------------------------------------------------------------------------
@@ -353,12 +163,24 @@ def best_command(config: DictConfig, fixed: Sequence[str], overrides: Sequence[s
     return " ".join(["python train.py", *map(shlex.quote, [*head, *words, *overrides])])
 
 
-def run_search(sweeper: Any, arguments: Sequence[str]) -> dict[str, Any]:
-    """The sweep: ask, run, tell until the study holds ``n_trials`` finished trials; then the best."""
-    import optuna
-    from hydra.core.utils import configure_log
+@dataclass
+class Search:
+    """An open study and what its trials share."""
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep prints its own lines
+    study: Any
+    config: DictConfig
+    metric: str
+    direction: str
+    fixed: list[str]
+    space: dict[str, Any]
+    storage: str | None
+    sweep_dir: Path
+
+
+def open_study(sweeper: Any, arguments: Sequence[str]) -> Search:
+    """Create or resume the study the sweeper's settings name, refusing one run with other fixed settings."""
+    import optuna
+
     config: DictConfig = sweeper.config
     metric = config.get("optimized_metric")
     mode = sweeper.direction or config.get("optimized_mode")
@@ -374,58 +196,73 @@ def run_search(sweeper: Any, arguments: Sequence[str]) -> dict[str, Any]:
     pruner = build(sweeper.pruner) if sweeper.pruner else optuna.pruners.NopPruner()
     study = optuna.create_study(study_name=study_name, storage=storage, direction=direction, load_if_exists=True,
                                 pruner=pruner)  # fmt: skip
-    attrs = {"optimized_metric": metric, "fixed_overrides": list(fixed), "storage": storage or "memory"}
-    check_study(study, attrs, direction)
+    check_study(study, {"optimized_metric": metric, "fixed_overrides": list(fixed), "storage": storage or "memory"}, direction)
     sampler = sweeper.sampler or {"_target_": "optuna.samplers.TPESampler", "seed": config.get("seed")}
     study.sampler = build(sampler, seed_offset=len(study.trials))
-
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, sweep_dir / "multirun.yaml")
-    done = sum(map(counted, study.trials))
-    log.info("study %r (%s): %d of %d trials done; %s %s over %s", study_name, storage or "in memory", done,
-             sweeper.n_trials, direction, metric, ", ".join(space))  # fmt: skip
+    log.info("study %r (%s): %d of %d trials done; %s %s over %s", study_name, storage or "in memory",
+             sum(map(counted, study.trials)), sweeper.n_trials, direction, metric, ", ".join(space))  # fmt: skip
+    return Search(study, config, metric, direction, list(fixed), space, storage, sweep_dir)
 
+
+def run_search(sweeper: Any, arguments: Sequence[str]) -> dict[str, Any]:
+    """The sweep: ask, run, tell until the study holds ``n_trials`` finished trials; then the best."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep prints its own lines
+    search = open_study(sweeper, arguments)
     failures = 0
-    while sum(map(counted, study.get_trials(deepcopy=False))) < sweeper.n_trials:
-        trial = study.ask(space)
-        values = trial_overrides(trial.params, space)
-        trial.set_user_attr("overrides", values)
-        overrides = [*fixed, *values]
-        try:
-            sweeper.validate_batch_is_legal([overrides])
-        except BaseException:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
-        with running(trial) as run:
-            try:
-                (job,) = sweeper.launcher.launch([overrides], initial_job_idx=trial.number)
-            except BaseException as error:  # SystemExit: train.py's one-line errors; Ctrl-C
-                if interruption(error):
-                    trial.set_user_attr("interrupted", True)
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number})
-                    log.info("trial %d interrupted: the same command resumes the study, this trial first", trial.number)
-                    raise
-                job = error
-            finally:  # a job that raised left its own logging (its train.log) in place
-                configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-            outcome = job_outcome(job, run, metric)
-        tell(study, trial, outcome)
-        error = job if isinstance(job, BaseException) else getattr(job, "_return_value", None)
-        if outcome.state == "failed" and isinstance(error, BaseException) and not isinstance(error, SystemExit):
-            log.error("trial %d failed", trial.number, exc_info=error)  # not a one-line error: a traceback
-        shown = "" if outcome.value is None else f" {metric} {outcome.value:.4f}"
-        pruned = f" at validation {run.pruned_at}" if outcome.state == "pruned" else ""
-        reason = f" ({outcome.reason})" if outcome.reason else ""
-        log.info("trial %d %s%s%s%s", trial.number, outcome.state, pruned, shown, reason)
+    while sum(map(counted, search.study.get_trials(deepcopy=False))) < sweeper.n_trials:
+        outcome = run_trial(sweeper, search)
         failures = failures + 1 if outcome.state == "failed" else 0
         if 0 < sweeper.max_consecutive_failures <= failures:
             raise SettingError(
                 f"{failures} trials in a row failed, the last with {outcome.reason}: the sweep stopped; fix what"
                 f" they share (hydra.sweeper.max_consecutive_failures={sweeper.max_consecutive_failures})"
             )
-    return report(study, config, fixed, metric, direction, storage, sweep_dir)
+    return report(search.study, search.config, search.fixed, search.metric, search.direction, search.storage, search.sweep_dir)
+
+
+def run_trial(sweeper: Any, search: Search) -> Outcome:
+    """Ask the study for one trial, run it as a job of the multirun, tell the study how it went."""
+    import optuna
+    from hydra.core.utils import configure_log
+
+    study, config, metric = search.study, search.config, search.metric
+    trial = study.ask(search.space)
+    values = trial_overrides(trial.params, search.space)
+    trial.set_user_attr("overrides", values)
+    overrides = [*search.fixed, *values]
+    try:
+        sweeper.validate_batch_is_legal([overrides])
+    except BaseException:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    with running(trial) as run:
+        try:
+            (job,) = sweeper.launcher.launch([overrides], initial_job_idx=trial.number)
+        except BaseException as error:  # SystemExit: train.py's one-line errors; Ctrl-C
+            if interruption(error):
+                trial.set_user_attr("interrupted", True)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number})
+                log.info("trial %d interrupted: the same command resumes the study, this trial first", trial.number)
+                raise
+            job = error
+        finally:  # a job that raised left its own logging (its train.log) in place
+            configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+        outcome = job_outcome(job, run, metric)
+    tell(study, trial, outcome)
+    error = job if isinstance(job, BaseException) else getattr(job, "_return_value", None)
+    if outcome.state == "failed" and isinstance(error, BaseException) and not isinstance(error, SystemExit):
+        log.error("trial %d failed", trial.number, exc_info=error)  # not a one-line error: a traceback
+    shown = "" if outcome.value is None else f" {metric} {outcome.value:.4f}"
+    pruned = f" at validation {run.pruned_at}" if outcome.state == "pruned" else ""
+    reason = f" ({outcome.reason})" if outcome.reason else ""
+    log.info("trial %d %s%s%s%s", trial.number, outcome.state, pruned, shown, reason)
+    return outcome
 
 
 def report(study: Any, config: DictConfig, fixed: Sequence[str], metric: str, direction: str, storage: str | None,
