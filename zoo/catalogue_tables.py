@@ -31,7 +31,10 @@ def load_call(entry: dict[str, Any]) -> str:
 
 
 def trained(entry: dict[str, Any]) -> str:
-    return f"{entry['wall_time_s'] / 60:.1f} min on {entry['machine']}"
+    seconds = entry["wall_time_s"]
+    took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+    threads = f", {entry['threads']} threads" if "threads" in entry else ""
+    return f"{took} on {entry['machine']}{threads}"
 
 
 def paper(entry: dict[str, Any]) -> str:
