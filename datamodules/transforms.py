@@ -9,16 +9,24 @@ pixel values 0-255, floats values in [0, 1]) and ``ImagePreprocess.check_input_s
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.v2.functional as TF
 from torch import nn
 
 from datamodules.info import ImageInfo
 from zoo.errors import InputError
+
+
+def tv_functional() -> ModuleType:
+    """``torchvision.transforms.v2.functional``, imported on first use: importing torchvision costs about
+    a second (its ``ops`` pull in torch's compiler stack), which ``zoo.load`` should not pay up front."""
+    import torchvision.transforms.v2.functional as TF
+
+    return TF
 
 IMAGE_SHAPES = "(H, W), (H, W, C), (N, H, W), (N, C, H, W) or (N, H, W, C)"
 CHANNEL_COUNTS = (1, 3, 4)  # grey, RGB, RGBA: how a last or second dimension is recognised as channels
@@ -146,7 +154,7 @@ def as_image_batch(images: object, channels: int) -> torch.Tensor:
         alpha = ": drop the alpha channel (images[..., :3] channels-last)" if given == 4 else ""
         raise InputError(f"this model takes {channels}-channel images, got {given}-channel ones{alpha}")
     batch = batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch
-    return TF.rgb_to_grayscale(batch) if channels == 1 else TF.grayscale_to_rgb(batch)
+    return tv_functional().rgb_to_grayscale(batch) if channels == 1 else tv_functional().grayscale_to_rgb(batch)
 
 
 class ImagePreprocess(nn.Module):
@@ -217,7 +225,7 @@ class ImagePreprocess(nn.Module):
             raise ValueError(f"expected images shaped (N, C, H, W) or (N, H, W), got {tuple(images.shape)}")
         x = images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
         x = self._fit_size(x)
-        return TF.normalize(x, self.mean, self.std)
+        return tv_functional().normalize(x, self.mean, self.std)
 
     def _fit_size(self, x: torch.Tensor) -> torch.Tensor:
         size = self.image_size
@@ -225,11 +233,11 @@ class ImagePreprocess(nn.Module):
         if size is None or (height, width) == (size, size):
             return x
         if self.resize_size is not None:
-            return TF.center_crop(TF.resize(x, self.resize_size, antialias=True), [size, size])
+            return tv_functional().center_crop(tv_functional().resize(x, self.resize_size, antialias=True), [size, size])
         if self.resize == "resize":
-            return TF.resize(x, [size, size], antialias=True)
+            return tv_functional().resize(x, [size, size], antialias=True)
         if height > size or width > size:
-            return TF.center_crop(x, [size, size])
+            return tv_functional().center_crop(x, [size, size])
         top, left = (size - height) // 2, (size - width) // 2
         return F.pad(x, (left, size - width - left, top, size - height - top))
 
