@@ -36,6 +36,10 @@ def build(name: str, extra_overrides: tuple[str, ...] = (), write: bool = True) 
         raise CatalogueError(f"no recipe {name!r} in weights/recipes/ (recipes: {', '.join(known)})")
     recipe = known[name]
     output_dir = BUILD_DIR / name / time.strftime("%Y-%m-%d_%H-%M-%S")
+    for attempt in range(2, 1000):  # two builds in one second (a test's build and verify) get two folders
+        if not output_dir.exists():
+            break
+        output_dir = output_dir.with_name(f"{output_dir.name.split('+')[0]}+{attempt}")
     cfg = compose_config("train", [*train_command(recipe), *extra_overrides], output_dir)
     start = time.perf_counter()
     train(cfg)
