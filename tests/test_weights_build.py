@@ -23,11 +23,7 @@ def scratch_catalogue(tmp_path, monkeypatch):
     monkeypatch.setattr(catalogue, "WEIGHTS_DIR", weights)
     monkeypatch.setattr(catalogue, "INDEX", weights / "index.json")
     monkeypatch.setattr(catalogue_build, "WEIGHTS_DIR", weights)
-    monkeypatch.setattr(catalogue_build, "INDEX", weights / "index.json")
     monkeypatch.setattr(catalogue_build, "BUILD_DIR", tmp_path / "runs")
-    import zoo.catalogue_verify
-
-    monkeypatch.setattr(zoo.catalogue_verify, "INDEX", weights / "index.json")
     return weights
 
 

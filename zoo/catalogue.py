@@ -56,6 +56,21 @@ def list_weights(model: str | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+def write_index(entries: dict[str, dict[str, Any]]) -> None:
+    """Write ``weights/index.json`` atomically, in its one format (sorted keys, two-space indent)."""
+    from zoo.atomic import atomic_write_text
+
+    atomic_write_text(INDEX, json.dumps(entries, indent=2, sort_keys=True) + "\n")
+
+
+def mismatch(path: Path, entry: dict[str, Any]) -> str | None:
+    """None when ``path`` has the entry's size and sha256, else both, as found and as recorded."""
+    size, digest = path.stat().st_size, sha256_of(path)
+    if size == entry["bytes"] and digest == entry["sha256"]:
+        return None
+    return f"{size} bytes, sha256 {digest[:12]}..., recorded {entry['bytes']} bytes, {entry['sha256'][:12]}..."
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -82,10 +97,9 @@ def weights_file(model: str, tag: str) -> Path:
     if not path.is_file():
         raise CatalogueError(f"{path} is missing: restore it (git checkout -- {shown(path)}) or rebuild it"
                              f" with python -m zoo.weights build {name}")  # fmt: skip
-    size, digest = path.stat().st_size, sha256_of(path)
-    if size != entry["bytes"] or digest != entry["sha256"]:
-        raise CatalogueError(f"{path} does not match the catalogue ({size} bytes, sha256 {digest[:12]}..., recorded"
-                             f" {entry['bytes']} bytes, {entry['sha256'][:12]}...): it was changed or truncated; restore"
+    problem = mismatch(path, entry)
+    if problem:
+        raise CatalogueError(f"{path} does not match the catalogue ({problem}): it was changed or truncated; restore"
                              f" it (git checkout -- {shown(path)}) or rebuild it with python -m zoo.weights build {name}")  # fmt: skip
     return path
 

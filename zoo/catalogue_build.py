@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zoo.catalogue import INDEX, ROOT, WEIGHTS_DIR, CatalogueError, index, recipes
+from zoo.catalogue import ROOT, WEIGHTS_DIR, CatalogueError, index, recipes, write_index
 
 def train_command(recipe: dict[str, Any]) -> list[str]:
     """The ``train.py`` overrides that reproduce a recipe."""
@@ -60,7 +60,7 @@ def publish(
     of the 4th decimal, the tests' tolerance (else float32, said)."""
     import torch
 
-    from zoo.atomic import atomic_write_bytes, atomic_write_text
+    from zoo.atomic import atomic_write_bytes
     from zoo.checkpoint import network_state_dict, read_checkpoint
     from zoo.inference import safetensors_bytes
     from zoo.registry import get_model_entry
@@ -103,7 +103,7 @@ def publish(
     atomic_write_bytes(WEIGHTS_DIR / f"{name}.safetensors", blob)
     entries = index()
     entries[name] = entry  # a new file: the rebuild records of the old one (python -m zoo.weights verify) go
-    atomic_write_text(INDEX, json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    write_index(entries)
     return entry
 
 

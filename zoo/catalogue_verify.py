@@ -4,11 +4,10 @@ recipe without publishing, compare the tensors with the published file's, and re
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from zoo.catalogue import INDEX, CatalogueError, index, weights_file
+from zoo.catalogue import CatalogueError, index, weights_file, write_index
 
 
 def tensor_difference(published: dict[str, Any], rebuilt: dict[str, Any]) -> tuple[bool, float]:
@@ -25,7 +24,6 @@ def verify(name: str, extra_overrides: tuple[str, ...] = ()) -> dict[str, Any]:
     (``extra_overrides``: for tests, the same as the build's)."""
     from safetensors.torch import load, load_file
 
-    from zoo.atomic import atomic_write_text
     from zoo.catalogue_build import build
 
     entries = index()
@@ -43,7 +41,7 @@ def verify(name: str, extra_overrides: tuple[str, ...] = ()) -> dict[str, Any]:
     }  # fmt: skip
     entries = index()  # read again: the build took minutes
     entries[name].setdefault("rebuilds", []).append(record)
-    atomic_write_text(INDEX, json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    write_index(entries)
     return record
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import http.client
-import json
 import os
 import sys
 import threading
@@ -29,8 +28,8 @@ from urllib.parse import urlparse
 import torch
 
 from zoo import catalogue
-from zoo.atomic import TEMPORARY, _process_alive, atomic_write_text, remove_stale_temporaries
-from zoo.catalogue import CatalogueError, sha256_of
+from zoo.atomic import TEMPORARY, _process_alive, remove_stale_temporaries
+from zoo.catalogue import CatalogueError, mismatch, write_index
 from zoo.errors import first_line
 
 #: What a failed download raises: network and file errors (``URLError``, ``HTTPError`` and socket
@@ -48,14 +47,6 @@ def cache_dir() -> Path:
 def cache_path(entry: dict[str, Any]) -> Path:
     """Where the file of a URL entry is kept once downloaded (or where a user may put it by hand)."""
     return cache_dir() / entry["file"]
-
-
-def mismatch(path: Path, entry: dict[str, Any]) -> str | None:
-    """None when ``path`` has the entry's size and sha256, else both, as found and as recorded."""
-    size, digest = path.stat().st_size, sha256_of(path)
-    if size == entry["bytes"] and digest == entry["sha256"]:
-        return None
-    return f"{size} bytes, sha256 {digest[:12]}..., recorded {entry['bytes']} bytes, {entry['sha256'][:12]}..."
 
 
 def cached_file(name: str, entry: dict[str, Any]) -> Path:
@@ -153,5 +144,5 @@ def offload(name: str, url: str) -> dict[str, Any]:
         raise CatalogueError(f"{local} does not match the catalogue ({problem}): restore or rebuild it"
                              f" (python -m zoo.weights build {name}) before uploading it")  # fmt: skip
     entries[name] = {**entry, "url": url}
-    atomic_write_text(catalogue.INDEX, json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    write_index(entries)
     return entries[name]
