@@ -21,9 +21,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from datamodules.info import info_from_dict
 from zoo.allocator import keep_freed_memory
+from zoo.callbacks.base import TaskCallback
 from zoo.callbacks.checkpointing import AtomicCheckpointIO, LastCheckpoint
 from zoo.atomic import atomic_write_text
 from zoo.checkpoint import network_state_dict, read_checkpoint, task_class_of
+from zoo.lightning_overhead import NoProfiler, remember_no_cuda_devices, skip_default_callback_hooks
 from zoo.errors import ModelDataMismatchError, RunInterruptedError, SettingError
 from zoo.optim import optimizer_problem, scheduler_problem
 from zoo.registry import get_model_entry
@@ -91,6 +93,21 @@ def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightnin
     )
 
 
+def serving(callbacks: list[L.Callback], task: L.LightningModule) -> list[L.Callback]:
+    """The callbacks that serve this task: one callback list fits every model, but Lightning calls every
+    hook of every callback on every batch (~10 us each), so the figures of other tasks are left out."""
+    return [callback for callback in callbacks if not isinstance(callback, TaskCallback) or callback.serves(task)]
+
+
+def quiet_profiler(trainer_config: DictConfig) -> dict[str, Any]:
+    """Unless the run asks for a profiler: Lightning's no-op one without its per-hook cost, and hook
+    dispatch that skips the hooks a callback does not override (``zoo.lightning_overhead``)."""
+    if trainer_config.get("profiler") is not None:
+        return {}
+    skip_default_callback_hooks()
+    return {"profiler": NoProfiler()}
+
+
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     """The run's config with every interpolation resolved (Hydra's own settings left out)."""
     return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
@@ -113,18 +130,20 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     """
     if cfg.get("keep_freed_memory", True):
         keep_freed_memory()
+    remember_no_cuda_devices()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     resumed = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None  # one line for a bad file, before any work
     datamodule = build_datamodule(cfg.data)
     task = build_task(cfg, datamodule)
-    callbacks = instantiate_all(cfg.get("callbacks")) + list(extra_callbacks or []) + [RunProgress()]
+    callbacks = serving(instantiate_all(cfg.get("callbacks")), task) + list(extra_callbacks or []) + [RunProgress()]
     if resumed is not None:
         check_resumable(resumed, task, cfg.ckpt_path)
         callbacks.append(ApplyNewSettings(resumed["hyper_parameters"].get("optimizer") or {}))
     # with no checkpoint callback (callbacks=none), Lightning would add its own, writing elsewhere
     checkpointing = {} if any(isinstance(c, Checkpoint) for c in callbacks) else {"enable_checkpointing": False}
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_all(cfg.get("logger")), **checkpointing)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_all(cfg.get("logger")), **checkpointing,
+                                     **quiet_profiler(cfg.trainer))
     trainer.strategy.checkpoint_io = AtomicCheckpointIO()
     out = output_dir(cfg)
     if trainer.is_global_zero:
@@ -245,7 +264,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     hparams["model"] = without_weight_sources(hparams["model"])  # the weights come from the checkpoint
     task = task_class_of(hparams)(**hparams)
     task.model.load_state_dict(network)
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_model_summary=False)
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_model_summary=False, **quiet_profiler(cfg.trainer))
     run = trainer.validate if cfg.split == "val" else trainer.test
     results = scalar_metrics(run(task, datamodule=datamodule, verbose=False)[0])
     if trainer.is_global_zero:

@@ -3,13 +3,14 @@
 from zoo.callbacks.checkpointing import EarlyStopping, LastCheckpoint, LearningRateMonitor
 from zoo.callbacks.autoencoder import CodeEmbeddingLogger, ReconstructionGridLogger
 from zoo.callbacks.finetuning import BackboneFinetuning
+from zoo.callbacks.prediction_grid import PredictionGridLogger
+from zoo.callbacks.progress import RichProgressBar
 from zoo.callbacks.recurrent import HiddenStateHistogramLogger, TextSampleLogger
 from zoo.callbacks.word_vectors import WordVectorsLogger
 from zoo.callbacks.tensorboard import (
     ConfusionMatrixLogger,
     FirstLayerFiltersLogger,
     GradientNormLogger,
-    PredictionGridLogger,
     WeightHistogramLogger,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "HiddenStateHistogramLogger",
     "PredictionGridLogger",
     "ReconstructionGridLogger",
+    "RichProgressBar",
     "TextSampleLogger",
     "WeightHistogramLogger",
     "WordVectorsLogger",

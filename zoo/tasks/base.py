@@ -55,6 +55,14 @@ class Task(L.LightningModule):
     # what a non-finite loss message tells the user to change
     remedy: ClassVar[str] = "lower optimizer.lr or set trainer.gradient_clip_val"
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets this around every hook call (~50 a step); nn.Module's __setattr__ takes ~1.2 us
+        # to find that a string is not a parameter, buffer or module (zoo.lightning_overhead)
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("name"):
@@ -211,11 +219,22 @@ class Task(L.LightningModule):
             return True
         if not trainer.log_every_n_steps:
             return False
+        return (self.logger_step() + 1) % trainer.log_every_n_steps == 0
+
+    def logger_step(self) -> int:
+        """The step the loggers draw this training batch's values at: Lightning's count of the batches
+        that stepped before it, from public counters."""
         if self.automatic_optimization:  # the optimizer steps done (one optimizer): Lightning's count
-            stepped = trainer.global_step
-        else:  # the batches done before this one (manual steps may be several per batch or none)
-            stepped = trainer.fit_loop.epoch_loop.batch_progress.total.ready - 1
-        return (stepped + 1) % trainer.log_every_n_steps == 0
+            return self.trainer.global_step
+        # the batches done before this one (manual steps may be several per batch or none)
+        return self.trainer.fit_loop.epoch_loop.batch_progress.total.ready - 1
+
+    def log_step(self, values: Mapping[str, torch.Tensor]) -> None:
+        """Log training-step values (to the loggers and the progress bar) on the batches the loggers
+        write only: each ``self.log`` costs Lightning ~0.3 ms, 7% of a LeNet-5 step on 2 CPU cores.
+        Epoch values come from the task's metrics (``log_epoch``)."""
+        if self.logger_writes_this_batch():
+            self.log_dict(dict(values), on_step=True, on_epoch=False, prog_bar=True)
 
     def check_finite_loss(self, loss: torch.Tensor) -> None:
         """Raise ``NonFiniteLossError`` (on every process at once) when the training loss is NaN or inf."""

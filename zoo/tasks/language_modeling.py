@@ -66,8 +66,8 @@ class LanguageModeling(Task):
         self.state = detach_state(state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
         self.losses[f"{split}_loss"].update(loss.detach(), weight=targets.numel())
-        if split == "train" and self.logger_writes_this_batch():
-            self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        if split == "train":
+            self.log_step({"train/loss": loss})
         return {"loss": loss}
 
     def log_epoch(self, split: str) -> None:

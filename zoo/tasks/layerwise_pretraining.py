@@ -47,15 +47,20 @@ class LayerwisePretraining(Classification):
             return super().training_step(batch, batch_idx)
         loss = self.model.pretrain_loss(batch[0], layer)
         self.check_finite_loss(loss)
-        self.log(f"pretrain/layer{layer + 1}_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
-        self.log("pretrain/layer", float(layer + 1), on_step=False, on_epoch=True)
+        self.train_updates[1].add(loss.detach(), weight=len(batch[0]))
+        self.log_step({f"pretrain/layer{layer + 1}_loss_step": loss})
         return loss
 
     def on_train_epoch_end(self) -> None:
-        if self.pretraining_layer() is None:
+        layer = self.pretraining_layer()
+        if layer is None:
             super().on_train_epoch_end()
-        else:
-            self.metrics["train_metrics"].reset()
+            return
+        self.train_updates[1].flush()
+        loss = self.losses["train_loss"].compute()
+        self.log_dict({f"pretrain/layer{layer + 1}_loss_epoch": loss, "pretrain/layer": float(layer + 1)})
+        self.losses["train_loss"].reset()
+        self.metrics["train_metrics"].reset()
 
     def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
         if self.pretraining_layer() is None:

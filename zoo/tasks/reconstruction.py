@@ -121,8 +121,8 @@ class Reconstruction(Task):
         self.metrics[f"{split}_loss"].update(loss.detach(), weight=len(images))
         self.metrics[f"{split}_penalty"].update(output.penalty.detach(), weight=len(images))
         self.metrics[f"{split}_mse"].update(output.reconstruction.detach().float().flatten(1), target.flatten(1))
-        if split == "train" and self.logger_writes_this_batch():
-            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
+        if split == "train":
+            self.log_step({"train/loss_step": loss})
         return {"loss": loss, "reconstruction": output.reconstruction.detach(), "target": target,
                 "code": output.code.detach(), "labels": labels}  # fmt: skip
 

@@ -1,0 +1,148 @@
+"""What the per-step and per-epoch savings of issue 14 must not change: which hooks run and in what
+order, the metrics an epoch reports, the pictures TensorBoard gets (speed itself is measured by
+benchmarks/step_overhead.py and benchmarks/epoch_overhead.py, not here)."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.trainer import call
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from zoo.callbacks.prediction_grid import RIGHT, WRONG, CAPTION_HEIGHT, prediction_grid
+from zoo import lightning_overhead
+from zoo.lightning_overhead import NoProfiler, overrides, remember_no_cuda_devices, skip_default_callback_hooks
+from zoo.tasks.buffered_updates import BufferedUpdates
+
+
+class Recorder(L.Callback):
+    """Records every hook a callback can get, in order."""
+
+    def __init__(self, log: list[str], name: str) -> None:
+        self.events, self.name = log, name
+
+
+HOOKS = [name for name in dir(L.Callback) if name.startswith("on_")]
+for _hook in HOOKS:
+    setattr(Recorder, _hook, (lambda hook: lambda self, *a, **k: self.events.append(f"{self.name}.{hook}"))(_hook))
+
+
+class Partial(L.Callback):
+    """Overrides two hooks only; one more is set on an instance."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.events = log
+
+    def on_train_batch_end(self, *args) -> None:
+        self.events.append("partial.on_train_batch_end")
+
+    def on_validation_end(self, *args) -> None:
+        self.events.append("partial.on_validation_end")
+
+
+class Tiny(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 2)
+
+    def training_step(self, batch, batch_idx):
+        return torch.nn.functional.cross_entropy(self.layer(batch[0]), batch[1])
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", torch.nn.functional.cross_entropy(self.layer(batch[0]), batch[1]))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def hook_sequence(fast: bool) -> list[str]:
+    log: list[str] = []
+    partial = Partial(log)
+    partial.on_train_epoch_start = lambda *a: log.append("partial.on_train_epoch_start (instance)")
+    data = torch.utils.data.TensorDataset(torch.randn(12, 4), torch.randint(0, 2, (12,)))
+    loader = torch.utils.data.DataLoader(data, batch_size=4)
+    original = call._call_callback_hooks
+    try:
+        if fast:
+            assert skip_default_callback_hooks()
+        else:
+            call._call_callback_hooks = lightning_overhead._LIGHTNING_DISPATCH
+        trainer = L.Trainer(max_epochs=2, callbacks=[Recorder(log, "all"), partial], logger=False, enable_progress_bar=False,
+                            enable_model_summary=False, enable_checkpointing=False, profiler=NoProfiler() if fast else None)  # fmt: skip
+        trainer.fit(Tiny(), loader, loader)
+    finally:
+        call._call_callback_hooks = original
+    return log
+
+
+def test_skipping_default_hooks_calls_the_same_hooks_in_the_same_order():
+    lightning_order = hook_sequence(fast=False)
+    assert "partial.on_train_epoch_start (instance)" in lightning_order and "partial.on_validation_end" in lightning_order
+    assert hook_sequence(fast=True) == lightning_order
+
+
+def test_overrides_sees_class_and_instance_hooks():
+    partial = Partial([])
+    assert overrides(partial, "on_train_batch_end") and not overrides(partial, "on_train_batch_start")
+    partial.on_train_batch_start = lambda *a: None
+    assert overrides(partial, "on_train_batch_start")
+
+
+def test_a_requested_profiler_still_profiles_the_callbacks():
+    assert skip_default_callback_hooks()
+    data = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randint(0, 2, (8,)))
+    trainer = L.Trainer(max_epochs=1, callbacks=[Partial([])], logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False, profiler="simple")  # fmt: skip
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=4))
+    assert any("Partial.on_train_batch_end" in action for action in trainer.profiler.recorded_durations)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without a CUDA device")
+def test_no_cuda_devices_is_remembered_on_a_machine_without_them():
+    remember_no_cuda_devices()
+    assert torch.cuda.device_count() == 0
+    if torch.cuda._is_compiled():
+        assert torch.cuda._cached_device_count == 0
+
+
+@pytest.mark.parametrize("every", [1, 3, 64])
+def test_buffered_updates_give_the_metrics_of_per_step_updates(every):
+    generator = torch.Generator().manual_seed(0)
+    direct, buffered = MulticlassAccuracy(10, average="micro"), MulticlassAccuracy(10, average="micro")
+    direct_loss, buffered_loss = MeanMetric(), MeanMetric()
+    predictions, losses = BufferedUpdates(buffered, every), BufferedUpdates(buffered_loss, every)
+    for size in (64, 64, 17, 64, 5):
+        logits, labels = torch.randn(size, 10, generator=generator), torch.randint(0, 10, (size,), generator=generator)
+        loss = torch.rand((), generator=generator)
+        direct.update(logits, labels)
+        direct_loss.update(loss, weight=size)
+        predictions.add(logits.argmax(dim=1), labels)
+        losses.add(loss, weight=size)
+    predictions.flush()
+    losses.flush()
+    assert buffered.compute() == direct.compute()
+    assert buffered_loss.compute() == pytest.approx(float(direct_loss.compute()), rel=1e-6)
+
+
+def test_buffered_updates_flush_nothing_after_clear():
+    metric = MeanMetric()
+    updates = BufferedUpdates(metric, every=10)
+    updates.add(torch.tensor(5.0), weight=1)
+    updates.clear()
+    updates.flush()
+    updates.add(torch.tensor(1.0), weight=2)
+    updates.flush()
+    assert float(metric.compute()) == 1.0
+
+
+def test_prediction_grid_captions_right_in_green_and_wrong_in_red():
+    images = torch.zeros(3, 1, 28, 28)
+    grid = prediction_grid(images, torch.tensor([1, 2, 0]), torch.tensor([1, 0, 0]), ["zero", "one", "two"], columns=2)
+    assert grid.dtype == torch.uint8 and grid.shape[0] == 3
+    corner = lambda x, y: tuple(grid[:, y, x].tolist())  # noqa: E731  # a caption's top-left pixel
+    width = (grid.shape[2] - 2) // 2 - 2
+    height = (grid.shape[1] - 2) // 2 - 2
+    assert corner(2, 2) == RIGHT and corner(2 + width + 2, 2) == WRONG and corner(2, 2 + height + 2) == RIGHT
+    assert tuple(grid[:, 2 + CAPTION_HEIGHT + 1, 3].tolist()) == (0, 0, 0)  # the (black) image under the caption
