@@ -146,3 +146,22 @@ def test_prediction_grid_captions_right_in_green_and_wrong_in_red():
     height = (grid.shape[1] - 2) // 2 - 2
     assert corner(2, 2) == RIGHT and corner(2 + width + 2, 2) == WRONG and corner(2, 2 + height + 2) == RIGHT
     assert tuple(grid[:, 2 + CAPTION_HEIGHT + 1, 3].tolist()) == (0, 0, 0)  # the (black) image under the caption
+
+
+def test_a_deferred_finite_check_still_stops_before_saving_a_nan(make_cfg, monkeypatch):
+    """On a GPU the losses' verdicts are read on logged steps, at epoch ends and before checkpoints;
+    forced here on the CPU: the run stops, last.ckpt stays the last good epoch's."""
+    from pathlib import Path
+
+    from zoo.checkpoint import read_checkpoint
+    from zoo.errors import NonFiniteLossError
+    from zoo.tasks.base import Task
+    from zoo.training import train
+
+    monkeypatch.setattr(Task, "defers_finite_check", lambda self, loss: True)
+    cfg = make_cfg("trainer.max_epochs=3", "+callbacks.poison._target_=tests.helpers.PoisonWeightsAtStep",
+                   "+callbacks.poison.step=50", "callbacks.prediction_grid=null", "trainer.log_every_n_steps=1000")  # fmt: skip
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan or inf at epoch 1, between steps \d+ and \d+.*last good checkpoint stays"):
+        train(cfg)
+    last = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert last["epoch"] == 0 and all(torch.isfinite(v).all() for v in last["state_dict"].values())

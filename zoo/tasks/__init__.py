@@ -14,7 +14,7 @@ from typing import Any
 
 from zoo.errors import UnknownNameError
 
-HELPERS = {"base", "buffered_updates", "pca"}  # modules here that hold no task
+HELPERS = {"base", "buffered_updates", "finite_loss", "pca"}  # modules here that hold no task
 
 
 def list_tasks() -> list[str]:

@@ -19,17 +19,18 @@ import torch
 from torch import nn
 
 from datamodules.info import DataInfo, info_from_dict
-from zoo.errors import ModelDataMismatchError, NonFiniteLossError, SettingError, ZooError, first_line
+from zoo.errors import ModelDataMismatchError, SettingError, ZooError, first_line
 from zoo.optim import build_optimizer, build_scheduler
 from zoo.plain_values import check_arguments
 from zoo.registry import create_model, get_model_entry
+from zoo.tasks.finite_loss import FiniteLossCheck
 
 TASKS: dict[str, type["Task"]] = {}
 # what every task is built from, besides its own settings
 STRUCTURE = ("model", "data_info", "optimizer", "scheduler", "data_config")
 
 
-class Task(L.LightningModule):
+class Task(FiniteLossCheck, L.LightningModule):
     """Base of the zoo's tasks. Subclasses set the class attributes below and define their steps.
 
     Args:
@@ -200,6 +201,7 @@ class Task(L.LightningModule):
         return self.shared_step(batch, "test")
 
     def on_train_epoch_end(self) -> None:
+        self.read_finite_checks()
         self.log_epoch("train")
 
     def on_validation_epoch_end(self) -> None:
@@ -235,18 +237,6 @@ class Task(L.LightningModule):
         Epoch values come from the task's metrics (``log_epoch``)."""
         if self.logger_writes_this_batch():
             self.log_dict(dict(values), on_step=True, on_epoch=False, prog_bar=True)
-
-    def check_finite_loss(self, loss: torch.Tensor) -> None:
-        """Raise ``NonFiniteLossError`` (on every process at once) when the training loss is NaN or inf."""
-        finite = bool(torch.isfinite(loss))
-        if self.trainer.world_size > 1:
-            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
-        if not finite:
-            raise NonFiniteLossError(
-                f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step};"
-                f" stopped without saving, so the last good checkpoint stays: {self.remedy},"
-                " then resume with ckpt_path=<run>/checkpoints/last.ckpt"
-            )
 
     def trainable_parameters(self) -> Iterable[nn.Parameter]:
         """What the optimizer updates: every parameter that requires a gradient (a frozen backbone stays out)."""
