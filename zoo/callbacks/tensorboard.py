@@ -9,6 +9,7 @@ import lightning as L
 import matplotlib.pyplot as plt
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
@@ -52,11 +53,16 @@ class GradientNormLogger(TaskCallback):
 def write_step_scalars(trainer: L.Trainer, values: dict[str, float], step: int) -> None:
     """Write scalars straight to the loggers (rank 0) at ``step``, the one Lightning draws this batch's
     logged values at (``Task.logger_step``). ``LightningModule.log`` costs ~0.3 ms per value, which a
-    dozen per-layer norms turn into 5% of a small model's training time."""
+    dozen per-layer norms turn into 5% of a small model's training time; TensorBoard gets them as one
+    event (one ``add_scalar`` each, as Lightning's logger writes them, is ~45 us a value)."""
     if trainer.global_rank != 0:
         return
     for logger in trainer.loggers:
-        logger.log_metrics(values, step=step)
+        if isinstance(logger, TensorBoardLogger):
+            summary = Summary(value=[Summary.Value(tag=tag, simple_value=value) for tag, value in values.items()])
+            logger.experiment.file_writer.add_summary(summary, step)
+        else:
+            logger.log_metrics(values, step=step)
 
 
 class WeightHistogramLogger(L.Callback):
