@@ -75,7 +75,7 @@ class WordCorpusDataModule(L.LightningDataModule):
         sample: subsampling threshold (Mikolov et al.'s ``t``; 0: off).
         window: largest distance between a centre and a context word.
         shrink_windows: draw each centre's window uniformly from ``1..window`` (word2vec.c's default).
-        batch_words: corpus words per training batch.
+        batch_words: corpus words per training batch (the torch path sets the rate per batch, the CPU kernel per centre).
         max_sentence_length: longer lines are cut into pieces of this many words.
         analogy_path: the questions file, relative to ``root`` (gensim's own copy is used when missing).
         restrict_vocab: only the most frequent words answer analogies (gensim's 30,000).

@@ -22,6 +22,7 @@ from zoo.registry import register_model
 
 ARCHITECTURES = ("skipgram", "cbow")
 NOISE_TABLE_SIZE = 2**22  # slots of the unigram table (word2vec.c: 1e8); a word's share is exact to 2.4e-7
+HS_MAX_SCORE = 6.0  # word2vec.c's MAX_EXP: hierarchical softmax skips a node whose |score| is at least this (gensim too)
 
 
 @dataclass
@@ -191,7 +192,8 @@ class Word2Vec(nn.Module):
         context words (Ji et al. 2016, "Parallelizing Word2Vec in Shared and Distributed Memory"),
         which turns the pairs' dot products into one batched matrix product. With ``s`` the score
         and ``sign`` +1 for the target (-1 for noise words, or the Huffman code's sign), gensim's
-        ``g = (label - sigmoid(s)) * lr`` is ``sign * (1 - sigmoid(sign * s)) * lr``."""
+        ``g = (label - sigmoid(s)) * lr`` is ``sign * (1 - sigmoid(sign * s)) * lr``. Hierarchical softmax
+        skips the nodes whose ``|s| >= HS_MAX_SCORE``, as word2vec.c and gensim do."""
         width = run.mask.shape[1]
         end = len(run.mask) if end is None else end
         n, dim = end - start, self.embedding_size
@@ -214,6 +216,8 @@ class Word2Vec(nn.Module):
             out = getattr(self, f"output_{name}").index_select(0, rows.reshape(-1)).view(n, -1, dim)  # (n, G, D)
             signed = torch.bmm(out, inputs.transpose(1, 2)).mul_(signs)  # (n, G, P): sign * score
             weight = weights * pair_mask[:, None, :]
+            if name == "hs":  # a saturated node is skipped: no update, no loss term (word2vec.c, gensim)
+                weight = weight * (signed.abs() < HS_MAX_SCORE)
             loss = loss - torch.dot(torch.nn.functional.logsigmoid(signed).flatten(), weight.flatten())
             terms = terms + weight.sum()
             step = torch.sigmoid(signed).sub_(1).mul_(weight).mul_(signs).mul_(-lr)  # sign * (1 - sigmoid) * weight * lr

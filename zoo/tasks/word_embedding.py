@@ -3,9 +3,10 @@
 The model computes its own closed-form row updates (``Word2Vec.gradients``); this task applies them
 with word2vec's linearly decaying learning rate, ``lr = lr0 - (lr0 - min_lr) * progress`` where
 ``lr0`` is ``optimizer.lr`` (plain SGD: word2vec's alpha) and progress is the share of all epochs'
-corpus words done; that decay is the schedule, so ``scheduler`` must be none. On CPU the updates are sparse: added in
-place to the touched rows only. On GPU they go into dense ``.grad`` buffers (index_add) that one
-fused SGD step applies. Validation and test report 3CosAdd analogy accuracy per section and overall
+corpus words done; that decay is the schedule, so ``scheduler`` must be none. On CPU a compiled kernel
+(``zoo/word2vec_kernel.py``) trains each batch centre by centre in place, in background threads while the
+next batch is prepared (``task.kernel=false``: the torch path, sparse updates added in place per chunk).
+On GPU the updates go into dense ``.grad`` buffers (index_add) that one fused SGD step applies. Validation and test report 3CosAdd analogy accuracy per section and overall
 (gensim's protocol, ``zoo.word_vectors.analogy_correct``); the progress bar shows words/s.
 """
 
@@ -36,7 +37,11 @@ class WordEmbedding(Task):
         min_lr: the rate at the end of the last epoch (``min_alpha``).
         dense_updates: apply updates through dense gradients and a fused SGD step (default: on GPU only).
         restrict_vocab: analogies are answered among this many most frequent words (gensim's 30,000).
-        chunk_size: centres whose updates are computed together from the same vectors (default: 512 with
+        kernel: train on the CPU with the compiled kernel (``zoo/word2vec_kernel.py``: centre by
+            centre in place, as word2vec.c; default: on CPU unless ``dense_updates``); false: the torch
+            path in chunks (``chunk_size``).
+        workers: the kernel's Hogwild threads (default: ``torch.get_num_threads()``; 1 is reproducible bit for bit).
+        chunk_size: the torch path's centres whose updates are computed together from the same vectors (default: 512 with
             negative sampling only, 128 with hierarchical softmax). word2vec applies each pair's update
             before the next pair; the larger the chunk, the staler the vectors. A row that many pairs of
             a chunk share gets their summed updates at once: the Huffman tree's root is on every path, so
@@ -56,8 +61,12 @@ class WordEmbedding(Task):
         dense_updates: bool | None = None,
         restrict_vocab: int = 30000,
         chunk_size: int | None = None,
+        kernel: bool | None = None,
+        workers: int | None = None,
         **common: Any,
     ) -> None:
+        if kernel and dense_updates:
+            raise SettingError("task.kernel=true trains in place on the CPU, task.dense_updates=true through dense gradients: pick one")
         problem = self.run_settings_problem(common.get("optimizer") or {}, common.get("scheduler"), common)
         if problem:
             raise SettingError(problem)
@@ -71,6 +80,7 @@ class WordEmbedding(Task):
         self.correct = torch.zeros(len(self.sections), dtype=torch.long)
         self.asked = torch.zeros(len(self.sections), dtype=torch.long)
         self.words_done, self.loss_sum, self.terms = 0, 0.0, 0.0
+        self.workers = workers or torch.get_num_threads()
 
     @classmethod
     def run_settings_problem(cls, optimizer: dict[str, Any], scheduler: dict[str, Any] | None, settings: dict[str, Any]) -> str | None:
@@ -103,24 +113,61 @@ class WordEmbedding(Task):
         return self.model(words)
 
     def setup(self, stage: str) -> None:
-        """word2vec trains in one process: its updates are applied in place, not through gradients DDP could average."""
+        """word2vec trains in one process: its updates are applied in place, not through gradients DDP could
+        average. The CPU kernel is compiled (or loaded from numba's cache) here, before the first batch."""
         if stage == "fit" and self.trainer.world_size > 1:
             raise UnsupportedOperationError(
                 f"word2vec trains in one process, not {self.trainer.world_size}: use trainer=cpu or trainer=gpu"
                 " (one GPU trains it with dense updates)"
             )
+        if stage == "fit" and self.hparams.kernel is not False and not self.hparams.dense_updates:
+            from zoo import word2vec_kernel  # numba: imported by word2vec's runs only
+
+            word2vec_kernel.warm_up(self.model)
+
+    def update_path(self) -> str:
+        """How this device trains: ``kernel`` (CPU, compiled), ``sparse`` (torch, in place) or ``dense`` (fused SGD step)."""
+        dense = self.hparams.dense_updates if self.hparams.dense_updates is not None else self.device.type != "cpu"
+        if dense:
+            return "dense"
+        return "kernel" if self.device.type == "cpu" and self.hparams.kernel is not False else "sparse"
 
     # --- training ------------------------------------------------------------------------------
-    def learning_rate(self) -> float:
-        """word2vec.c's linear decay over all epochs' words."""
+    def learning_rate(self, words_done: int | None = None) -> float:
+        """word2vec.c's linear decay over all epochs' words (after ``words_done``, by default those done)."""
         total = self.info.total_words * max(self.trainer.max_epochs or 1, 1)
-        progress = min(self.words_done / max(total, 1), 1.0)
+        progress = min((self.words_done if words_done is None else words_done) / max(total, 1), 1.0)
         return max(self.lr0 - (self.lr0 - self.hparams.min_lr) * progress, self.hparams.min_lr)
 
     def on_train_epoch_start(self) -> None:
         self.words_done = self.info.total_words * self.current_epoch
         self.epoch_words, self.epoch_start = 0, time.perf_counter()
         self.loss_sum, self.terms = 0.0, 0.0
+        self._serial_torch(self.update_path() == "kernel")
+
+    def on_validation_epoch_start(self) -> None:
+        self._count_loss(*self.finish_kernel_run())
+        self._serial_torch(False)
+
+    def on_train_epoch_end(self) -> None:
+        self._count_loss(*self.finish_kernel_run())
+        self._serial_torch(False)
+        super().on_train_epoch_end()
+
+    def on_train_end(self) -> None:
+        self.finish_kernel_run()
+
+    def _serial_torch(self, serial: bool) -> None:
+        """While the kernel trains (its own ``workers`` threads), torch's ops are the batches' small preparations:
+        one thread for them, as a parallel region on 10,000 words costs more than it saves (and far more when
+        another process holds a core); the thread count comes back for validation and after the epoch."""
+        held = getattr(self, "_torch_threads", None)
+        if serial and held is None:
+            self._torch_threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+        elif not serial and held is not None:
+            torch.set_num_threads(held)
+            self._torch_threads = None
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         words, valid, corpus_words = batch
@@ -128,11 +175,51 @@ class WordEmbedding(Task):
         optimizer = self.optimizers()
         for group in optimizer.param_groups:
             group["lr"] = lr
-        dense = self.hparams.dense_updates if self.hparams.dense_updates is not None else self.device.type != "cpu"
-        loss_sum, terms = words.new_zeros((), dtype=torch.float), words.new_zeros((), dtype=torch.float)
+        path = self.update_path()
         run = self.model.windows(words, valid)
-        for start in range(0, len(words), self.chunk_size):
-            updates = self.model.gradients(run, lr, start, min(start + self.chunk_size, len(words)))
+        if path == "kernel":  # the kernel trains this run while Lightning fetches and prepares the next one
+            loss_sum, terms = self.finish_kernel_run()  # the previous run's loss (none at an epoch's start)
+            lr_end = self.learning_rate(self.words_done + int(corpus_words))  # the kernel decays the rate centre by centre
+            from zoo import word2vec_kernel
+
+            self._kernel_run = word2vec_kernel.start_run(self.model, run, lr, self.workers, lr_end)
+        else:
+            loss_sum, terms = self._torch_updates(run, lr, optimizer, dense=path == "dense")
+        if path != "dense":
+            optimizer.step()  # no gradients, so nothing moves: it counts the step (checkpoints, logging)
+        done = int(corpus_words)
+        self.words_done += done
+        self.epoch_words += done
+        loss = self._count_loss(loss_sum, terms)
+        if self.logger_writes_this_batch():
+            self.log_dict({"train/lr": lr, "words/s": self.epoch_words / max(time.perf_counter() - self.epoch_start, 1e-9)},
+                          on_step=True, on_epoch=False, prog_bar=True)  # fmt: skip
+        return loss
+
+    def _count_loss(self, loss_sum: torch.Tensor, terms: torch.Tensor) -> torch.Tensor:
+        """Add a run's loss to the epoch's; its loss per term, checked for divergence."""
+        self.loss_sum += float(loss_sum)
+        self.terms += float(terms)
+        loss = loss_sum / terms.clamp(min=1)
+        self.check_finite_loss(loss)
+        return loss
+
+    def finish_kernel_run(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Wait for the run the kernel is training, if any: its loss and terms (zeros if none)."""
+        running, self._kernel_run = getattr(self, "_kernel_run", None), None
+        return tuple(torch.tensor(float(value)) for value in (running() if running else (0.0, 0.0)))  # type: ignore[return-value]
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """After an epoch's last run (or when the run stops), wait for the kernel: checkpoints and validation read the vectors."""
+        trainer = self.trainer
+        if batch_idx + 1 >= trainer.num_training_batches or trainer.should_stop or 0 < trainer.max_steps <= trainer.global_step:
+            self._count_loss(*self.finish_kernel_run())
+
+    def _torch_updates(self, run: Any, lr: float, optimizer: Any, dense: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The torch path: the run in chunks of ``chunk_size`` centres, applied sparse in place or dense; the loss and terms."""
+        loss_sum, terms = run.padded.new_zeros((), dtype=torch.float), run.padded.new_zeros((), dtype=torch.float)
+        for start in range(0, len(run.mask), self.chunk_size):
+            updates = self.model.gradients(run, lr, start, min(start + self.chunk_size, len(run.mask)))
             if dense:
                 self._dense_step(updates, optimizer)
             else:
@@ -140,19 +227,7 @@ class WordEmbedding(Task):
                 for name, rows in updates.output_rows.items():
                     getattr(self.model, f"output_{name}").index_add_(0, rows, updates.output_delta[name])
             loss_sum, terms = loss_sum + updates.loss, terms + updates.terms
-        if not dense:
-            optimizer.step()  # no gradients, so nothing moves: it counts the step (checkpoints, logging)
-        done = int(corpus_words)
-        self.words_done += done
-        self.epoch_words += done
-        loss = loss_sum / terms.clamp(min=1)
-        self.loss_sum += float(loss_sum)
-        self.terms += float(terms)
-        self.check_finite_loss(loss)
-        if self.logger_writes_this_batch():
-            self.log_dict({"train/lr": lr, "words/s": self.epoch_words / max(time.perf_counter() - self.epoch_start, 1e-9)},
-                          on_step=True, on_epoch=False, prog_bar=True)  # fmt: skip
-        return loss
+        return loss_sum, terms
 
     def _dense_step(self, updates: Any, optimizer: Any) -> None:
         """GPU: the updates as dense gradients (``-delta / lr``) and one fused SGD step at rate ``lr``."""

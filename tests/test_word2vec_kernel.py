@@ -1,0 +1,99 @@
+"""word2vec's compiled CPU kernel (zoo/word2vec_kernel.py) against the torch path: centre by
+centre it makes the updates ``Word2Vec.gradients`` makes for chunks of one centre (same noise words),
+through the model and through train.py; its Hogwild workers train, and one worker is reproducible."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import zoo
+from datamodules.word_windows import context_windows
+from tests.test_word2vec import small_corpus
+from zoo.models.word2vec import Word2Vec
+from zoo.word2vec_kernel import start_run, train_run
+from zoo.training import train
+
+SETTINGS = [("skipgram", 5, False, True), ("skipgram", 0, True, True), ("skipgram", 3, True, True),
+            ("cbow", 5, False, True), ("cbow", 5, False, False), ("cbow", 0, True, True), ("cbow", 3, True, False)]  # fmt: skip
+
+
+def model_and_run(architecture: str, negative: int, hs: bool, cbow_mean: bool, words: int = 300) -> tuple[Word2Vec, object]:
+    """A small model with random output vectors and a prepared run of random words in 20-word sentences."""
+    torch.manual_seed(0)
+    vocab = 50
+    model = Word2Vec(vocab, [100 - i for i in range(vocab)], 16, architecture, negative=negative, hs=hs, cbow_mean=cbow_mean)
+    for name in ("output_negative", "output_hs"):
+        if hasattr(model, name):
+            torch.nn.init.normal_(getattr(model, name), std=0.1)
+    ids = torch.randint(vocab, (words,))
+    kept, valid = context_windows(ids, torch.arange(words) // 20, torch.ones(vocab), window=3)
+    return model, model.windows(kept, valid)
+
+
+@pytest.mark.parametrize("architecture,negative,hs,cbow_mean", SETTINGS)
+def test_the_kernel_makes_the_torch_paths_updates_one_centre_at_a_time(architecture, negative, hs, cbow_mean):
+    check_kernel_against_torch(*model_and_run(architecture, negative, hs, cbow_mean))
+
+
+@pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
+def test_the_kernel_decays_the_rate_centre_by_centre(architecture):
+    check_kernel_against_torch(*model_and_run(architecture, 5, True, True), lr_end=0.001)
+
+
+@pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
+def test_saturated_huffman_nodes_are_skipped_alike(architecture):
+    """word2vec.c and gensim skip a hierarchical-softmax node whose |score| >= 6: both paths do, and leave it out of the loss."""
+    model, run = model_and_run(architecture, 3, True, False)
+    torch.nn.init.normal_(model.input, std=2.0)
+    torch.nn.init.normal_(model.output_hs, std=2.0)  # scores of std 16 (16 dimensions): most nodes saturate
+    terms = check_kernel_against_torch(model, run)
+    examples = run.mask.sum(1) if architecture == "skipgram" else (run.mask.sum(1) > 0).float()  # pairs, or centres with a context
+    unskipped = sum(float((weights.sum(1) * examples).sum()) for _, _, weights in run.heads.values())
+    assert terms < 0.9 * unskipped  # some nodes were skipped (negative sampling never skips)
+
+
+def check_kernel_against_torch(model: Word2Vec, run, lr_end: float = 0.05) -> float:
+    """Train a copy with the torch path, one centre a chunk (at the kernel's rate for that centre), and the
+    model with the kernel: the same vectors, loss and terms."""
+    architecture, negative, hs, cbow_mean = model.architecture, model.negative, model.hs, model.cbow_mean
+    reference = Word2Vec(model.vocab_size, [100 - i for i in range(model.vocab_size)], 16, architecture, negative=negative, hs=hs,
+                         cbow_mean=cbow_mean)  # fmt: skip
+    reference.load_state_dict(model.state_dict())
+    loss, terms = 0.0, 0.0
+    for centre in range(len(run.mask)):
+        updates = reference.gradients(run, 0.05 + (lr_end - 0.05) * centre / len(run.mask), centre, centre + 1)
+        reference.input.index_add_(0, updates.input_rows, updates.input_delta)
+        for name, rows in updates.output_rows.items():
+            getattr(reference, f"output_{name}").index_add_(0, rows, updates.output_delta[name])
+        loss, terms = loss + float(updates.loss), terms + float(updates.terms)
+    ours = start_run(model, run, 0.05, workers=1, lr_end=lr_end)()
+    for name, parameter in model.named_parameters():
+        assert torch.allclose(parameter, getattr(reference, name), atol=1e-6), name
+    assert ours[0] == pytest.approx(loss, rel=1e-6) and ours[1] == terms
+    return terms
+
+
+@pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
+def test_hogwild_workers_train_and_one_worker_is_reproducible(architecture):
+    (first, run), (second, _), (third, _) = (model_and_run(architecture, 5, True, True, words=3000) for _ in range(3))
+    start = first.input.clone()
+    alone = train_run(first, run, 0.05, workers=1)
+    assert alone == train_run(second, run, 0.05, workers=1) and torch.equal(first.input, second.input)
+    loss, terms = train_run(third, run, 0.05, workers=2)  # two threads, each half of the centres, the same vectors
+    assert terms == alone[1] and loss == pytest.approx(alone[0], rel=0.05)
+    assert torch.isfinite(third.input).all() and not torch.equal(third.input, start)
+
+
+@pytest.mark.parametrize("hs", ["false", "true"])
+def test_train_py_with_the_kernel_equals_the_torch_path_in_chunks_of_one(make_cfg, tmp_path, hs):
+    corpus = small_corpus(tmp_path / "data")
+    runs = []
+    for settings in (("task.workers=1",), ("task.kernel=false", "task.chunk_size=1")):  # a constant rate: the torch path's per batch
+        cfg = make_cfg("experiment=word2vec_grimm", f"data.path={corpus}", f"data.root={tmp_path / 'data'}", "data.min_count=2",
+                       "trainer.max_epochs=1", "model.embedding_size=8", f"model.hs={hs}", "test=false", "task.min_lr=0.025", *settings)  # fmt: skip
+        train(cfg)
+        runs.append(zoo.load(Path(cfg.paths.output_dir) / "vectors.txt").vectors)
+    assert torch.allclose(runs[0], runs[1], atol=1e-5)
