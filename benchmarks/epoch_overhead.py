@@ -78,11 +78,14 @@ def profiled_hooks(args: argparse.Namespace, out: Path) -> dict[str, float]:
             captured.update(trainer.profiler.recorded_durations)
 
     train(compose_config("train", [*overrides(args), "trainer.profiler=simple"], out), extra_callbacks=[Capture()])
-    per_step = ("batch", "step", "backward", "zero_grad", "closure", "batch_to_device", "optimizer", "next")
-    totals = defaultdict(float)
+    totals: dict[str, float] = defaultdict(float)
     for action, durations in captured.items():
-        if not any(word in action for word in per_step) and "train_batch" not in action:
+        if action == "run_training_epoch":
+            continue
+        if len(durations) <= 3 * args.epochs:  # once an epoch (or a run): the epoch-level hooks
             totals[action] += sum(durations) / args.epochs
+        elif "validation" in action or "val_next" in action:  # once per validation batch
+            totals["validation batches (their steps, fetches and hooks)"] += sum(durations) / args.epochs
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
