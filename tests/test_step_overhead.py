@@ -165,3 +165,42 @@ def test_a_deferred_finite_check_still_stops_before_saving_a_nan(make_cfg, monke
         train(cfg)
     last = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
     assert last["epoch"] == 0 and all(torch.isfinite(v).all() for v in last["state_dict"].values())
+
+
+def test_a_failed_run_leaves_the_thread_count_as_it_found_it(make_cfg):
+    """word2vec's kernel trains with torch on one thread; a run that fails must not leave it so (thread
+    counts change numerics, so later runs in the process would compute differently)."""
+    from zoo.training import train
+
+    class OneThreadThenFail(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            torch.set_num_threads(1)
+            if batch_idx == 2:
+                raise RuntimeError("stop here")
+
+    threads = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="stop here"):
+        train(make_cfg("trainer.max_epochs=1", "callbacks.prediction_grid=null"), extra_callbacks=[OneThreadThenFail()])
+    assert torch.get_num_threads() == threads
+
+
+def test_histograms_read_back_with_tensorboards_reader(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    from zoo.callbacks.tensorboard import write_histogram
+
+    values = torch.tensor([-2.0, -1.0, 0.0, 0.5, 3.0, float("nan")])
+    writer = SummaryWriter(str(tmp_path))
+    write_histogram(writer, "weights/w", values, 7, bins=5)
+    write_histogram(writer, "weights/constant", torch.full((4,), 0.25), 7)
+    write_histogram(writer, "weights/all_nan", torch.full((4,), float("nan")), 7)
+    writer.close()
+    events = EventAccumulator(str(tmp_path)).Reload()
+    assert sorted(events.Tags()["histograms"]) == ["weights/constant", "weights/w"]
+    (event,) = events.Histograms("weights/w")
+    histogram = event.histogram_value
+    assert event.step == 7 and (histogram.min, histogram.max, histogram.num) == (-2.0, 3.0, 5)
+    assert histogram.sum == pytest.approx(0.5) and histogram.sum_squares == pytest.approx(14.25)
+    assert sum(histogram.bucket) == 5 and histogram.bucket_limit[-1] == pytest.approx(3.0)
+    assert events.Histograms("weights/constant")[0].histogram_value.num == 4

@@ -153,10 +153,13 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> d
     metrics: dict[str, float] = {}
     interrupted = None
     if cfg.get("train", True):
+        threads = torch.get_num_threads()  # a task may change it while it trains (word2vec's kernel)
         try:
             trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
         except SIGTERMException:
             interrupted = "SIGTERM"
+        finally:
+            torch.set_num_threads(threads)  # also when training fails: the next run here computes as before
         metrics.update(scalar_metrics(trainer.callback_metrics))
     progress = RunProgress.pop(metrics, trainer)
     best = best_checkpoint(trainer)

@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
 from zoo.callbacks.base import TaskCallback
-from zoo.callbacks.tensorboard import tensorboard_writers
+from zoo.callbacks.tensorboard import tensorboard_writers, write_histogram
 
 
 def as_markdown_block(text: str) -> str:
@@ -79,5 +79,5 @@ class HiddenStateHistogramLogger(L.Callback):
         self._handles = []
         for writer in tensorboard_writers(trainer):
             for tag, values in self._captured.items():
-                writer.add_histogram(tag, values, trainer.global_step)
+                write_histogram(writer, tag, values, trainer.global_step)
         self._captured = {}

