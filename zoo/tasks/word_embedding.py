@@ -191,9 +191,7 @@ class WordEmbedding(Task):
         self.words_done += done
         self.epoch_words += done
         loss = self._count_loss(loss_sum, terms)
-        if self.logger_writes_this_batch():
-            self.log_dict({"train/lr": lr, "words/s": self.epoch_words / max(time.perf_counter() - self.epoch_start, 1e-9)},
-                          on_step=True, on_epoch=False, prog_bar=True)  # fmt: skip
+        self.log_step({"train/lr": lr, "words/s": self.epoch_words / max(time.perf_counter() - self.epoch_start, 1e-9)})
         return loss
 
     def _count_loss(self, loss_sum: torch.Tensor, terms: torch.Tensor) -> torch.Tensor:
