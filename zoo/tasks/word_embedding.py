@@ -17,7 +17,6 @@ import time
 from typing import Any
 
 import torch
-from torch import nn
 
 from datamodules.info import DataInfo, WordCorpusInfo
 from zoo.errors import ModelDataMismatchError, SettingError, UnsupportedOperationError
