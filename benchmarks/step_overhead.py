@@ -92,45 +92,85 @@ def ours(overrides: list[str], state: dict[str, torch.Tensor], warmup: int, out:
     return steps_per_second(starts.times, warmup)
 
 
-def bare_loop(overrides: list[str], out: Path) -> tuple[Callable[[int], list[float]], torch.nn.Module]:
-    """A closure running ``steps`` bare steps (returning their start times) and the network it trains."""
+class Batches:
+    """The bare sides' batches: ``steps`` raw batches drawn as the bare loop draws them (an iterable Lightning takes as its loader)."""
+
+    def __init__(self, draw: Callable[[int], tuple], steps: int) -> None:
+        self.draw, self.steps = draw, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        return (self.draw(index) for index in range(self.steps))
+
+
+class PlainModule(L.LightningModule):
+    """The least a LightningModule does: the network's loss on a batch, and the optimiser. Training it
+    measures Lightning's own floor: its automatic optimisation loop with no logger, callback or progress bar."""
+
+    def __init__(self, model: torch.nn.Module, loss: Callable, optimizer: dict) -> None:
+        super().__init__()
+        self.model, self.loss, self.optimizer_settings = model, loss, optimizer
+
+    def training_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
+        return self.loss(self.model, batch)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return build_optimizer(self.optimizer_settings, self.model.parameters())
+
+
+@dataclass
+class BareSides:
+    """The bare eager loop (``run(steps)``: its step start times) and Lightning's floor (``plain(steps)``), on one network."""
+
+    run: Callable[[int], list[float]]
+    plain: Callable[[int], float]
+    model: torch.nn.Module
+
+
+def bare_sides(overrides: list[str], warmup: int, out: Path) -> BareSides:
+    """The bare loop and the plain LightningModule, drawing the same batches and computing the same loss."""
     cfg = compose_config("train", overrides, out)
     datamodule = build_datamodule(cfg.data)
     task = build_task(cfg, datamodule)
     model = task.model.train()
-    optimizer = build_optimizer(plain(cfg.optimizer), model.parameters())
+    settings = plain(cfg.optimizer)
+    optimizer = build_optimizer(settings, model.parameters())
     clip = cfg.trainer.gradient_clip_val
     datamodule.setup("fit")
     if task.name == "language_modeling":
         windows = datamodule.train_dataloader().dataset  # StreamWindows: contiguous (streams, bptt) windows
+        carried: dict[str, object] = {"state": None}
 
-        def run(steps: int) -> list[float]:
-            times, state = [], None
-            for index in range(steps):
-                times.append(time.perf_counter())
-                inputs, targets = windows[index % len(windows)]
-                logits, state = model(inputs, state)
-                state = detach_state(state)
-                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-                optimizer.step()
-            times.append(time.perf_counter())
-            return times
+        def draw(index: int) -> tuple:
+            return windows[index % len(windows)]
 
-        return run, model
-    arrays, batch_size = datamodule.splits["train"], datamodule.batch_size
-    memory_format = torch.channels_last if task.channels_last else torch.contiguous_format
+        def loss_of(network: torch.nn.Module, batch: tuple) -> torch.Tensor:
+            inputs, targets = batch
+            logits, state = network(inputs, carried["state"])
+            carried["state"] = detach_state(state)
+            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    else:
+        arrays, batch_size = datamodule.splits["train"], datamodule.batch_size
+        memory_format = torch.channels_last if task.channels_last else torch.contiguous_format
+        order = torch.randperm(len(arrays))
+
+        def draw(index: int) -> tuple:
+            start = index * batch_size % (len(arrays) - batch_size)
+            return arrays.take(order[start : start + batch_size])
+
+        def loss_of(network: torch.nn.Module, batch: tuple) -> torch.Tensor:
+            images, labels = batch
+            images = datamodule.preprocess(images).contiguous(memory_format=memory_format)
+            return F.cross_entropy(network(images), labels)
 
     def run(steps: int) -> list[float]:
-        order, times = torch.randperm(len(arrays)), []
+        times: list[float] = []
+        carried_reset()
         for index in range(steps):
             times.append(time.perf_counter())
-            start = index * batch_size % (len(arrays) - batch_size)
-            images, labels = arrays.take(order[start : start + batch_size])
-            images = datamodule.preprocess(images).contiguous(memory_format=memory_format)
-            loss = F.cross_entropy(model(images), labels)
+            loss = loss_of(model, draw(index))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip:
@@ -139,26 +179,48 @@ def bare_loop(overrides: list[str], out: Path) -> tuple[Callable[[int], list[flo
         times.append(time.perf_counter())
         return times
 
-    return run, model
+    def plain_lightning(steps: int) -> float:
+        carried_reset()
+        starts = BatchStarts()
+        trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, num_sanity_val_steps=0, gradient_clip_val=clip or None, callbacks=[starts],
+                            default_root_dir=str(out))  # fmt: skip
+        trainer.fit(PlainModule(model, loss_of, settings), train_dataloaders=Batches(draw, steps))
+        return steps_per_second(starts.times, warmup)
+
+    def carried_reset() -> None:
+        if task.name == "language_modeling":
+            carried["state"] = None
+
+    return BareSides(run, plain_lightning, model)
 
 
-def measure(name: str, args: argparse.Namespace, scratch: Path) -> tuple[list[float], list[float]]:
+SIDES = ("ours", "plain", "bare")
+
+
+def measure(name: str, args: argparse.Namespace, scratch: Path) -> dict[str, list[float]]:
+    """Each side's steps/s per round; the order of the sides rotates from round to round."""
     overrides = [*WORKLOADS[name].overrides, f"data.root={args.data_dir}", "scheduler=none",
                  "trainer.max_epochs=1", f"trainer.limit_train_batches={args.steps}", "trainer.limit_val_batches=0",
                  "trainer.num_sanity_val_steps=0", "test=false", f"trainer.log_every_n_steps={args.log_every}"]  # fmt: skip
-    run_bare, model = bare_loop(overrides, scratch / name / "bare")
-    state = {key: value.clone() for key, value in model.state_dict().items()}
-    rates: dict[str, list[float]] = {"ours": [], "bare": []}
+    bare = bare_sides(overrides, args.warmup, scratch / name / "bare")
+    state = {key: value.clone() for key, value in bare.model.state_dict().items()}
+    rates: dict[str, list[float]] = {side: [] for side in SIDES}
     for round_index in range(args.rounds):
-        model.load_state_dict(state)
-        sides = ["ours", "bare"] if round_index % 2 == 0 else ["bare", "ours"]
-        for side in sides:
+        for side in SIDES[round_index % 3 :] + SIDES[: round_index % 3]:
+            bare.model.load_state_dict(state)
             if side == "ours":
-                rates["ours"].append(ours(overrides + args.overrides, state, args.warmup, scratch / name / f"ours{round_index}"))
+                rates[side].append(ours(overrides + args.overrides, state, args.warmup, scratch / name / f"ours{round_index}"))
+            elif side == "plain":
+                rates[side].append(bare.plain(args.steps))
             else:
-                rates["bare"].append(steps_per_second(run_bare(args.steps), args.warmup))
-        print(f"  {name} round {round_index + 1}: ours {rates['ours'][-1]:.1f}, bare {rates['bare'][-1]:.1f} steps/s", flush=True)
-    return rates["ours"], rates["bare"]
+                rates[side].append(steps_per_second(bare.run(args.steps), args.warmup))
+        print(f"  {name} round {round_index + 1}: " + ", ".join(f"{side} {rates[side][-1]:.1f}" for side in SIDES) + " steps/s", flush=True)
+    return rates
+
+
+def spread(values: list[float], digits: int) -> str:
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def main() -> None:
@@ -175,16 +237,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.workloads:
             steps = args.steps // 5 if name == "lstm_word" else args.steps
-            ours_rates, bare_rates = measure(name, argparse.Namespace(**{**vars(args), "steps": steps}), Path(scratch))
-            rows.append((name, ours_rates, bare_rates))
-    print(f"\n{torch.get_num_threads()} threads, {args.rounds} rounds (sides alternate), steps/s after {args.warmup} warm-up steps")
-    print("| workload | ours steps/s (median, range) | bare loop | ours / bare (median of rounds, range) | goal |")
-    print("|---|---:|---:|---:|---:|")
-    for name, ours_rates, bare_rates in rows:
-        ratios = [o / b for o, b in zip(ours_rates, bare_rates)]
-        print(f"| {name} | {statistics.median(ours_rates):.1f} ({min(ours_rates):.1f}-{max(ours_rates):.1f})"
-              f" | {statistics.median(bare_rates):.1f} ({min(bare_rates):.1f}-{max(bare_rates):.1f})"
-              f" | {statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}) | >= {WORKLOADS[name].target} |")
+            rows.append((name, measure(name, argparse.Namespace(**{**vars(args), "steps": steps}), Path(scratch))))
+    print(f"\n{torch.get_num_threads()} threads, {args.rounds} rounds (sides rotate), steps/s after {args.warmup} warm-up steps; median (range)")
+    print("| workload | ours steps/s | plain LightningModule | bare loop | ours / bare | plain Lightning / bare | goal (ours / bare) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, rates in rows:
+        ratios = {side: [value / bare for value, bare in zip(rates[side], rates["bare"])] for side in ("ours", "plain")}
+        print(f"| {name} | {spread(rates['ours'], 1)} | {spread(rates['plain'], 1)} | {spread(rates['bare'], 1)}"
+              f" | {spread(ratios['ours'], 3)} | {spread(ratios['plain'], 3)} | >= {WORKLOADS[name].target} |")
 
 
 if __name__ == "__main__":
