@@ -21,6 +21,7 @@ from torchmetrics import MeanMetric
 from datamodules.info import DataInfo, TextInfo
 from zoo.models.language_model import State, detach_state
 from zoo.tasks.base import Task
+from zoo.tasks.buffered_updates import BufferedUpdates
 
 
 class LanguageModeling(Task):
@@ -37,6 +38,7 @@ class LanguageModeling(Task):
         super().__init__(**common)
         self.info: TextInfo
         self.losses = nn.ModuleDict({f"{split}_loss": MeanMetric() for split in ("train", "val", "test")})
+        self.train_loss_updates = BufferedUpdates(self.losses["train_loss"])  # one torchmetrics update every 64 steps
         self.state: State | None = None
 
     @classmethod
@@ -65,12 +67,16 @@ class LanguageModeling(Task):
         logits, state = self(inputs, self.state)
         self.state = detach_state(state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
-        self.losses[f"{split}_loss"].update(loss.detach(), weight=targets.numel())
         if split == "train":
+            self.train_loss_updates.add(loss.detach(), weight=targets.numel())
             self.log_step({"train/loss": loss})
+        else:
+            self.losses[f"{split}_loss"].update(loss.detach(), weight=targets.numel())
         return {"loss": loss}
 
     def log_epoch(self, split: str) -> None:
+        if split == "train":
+            self.train_loss_updates.flush()
         loss = self.losses[f"{split}_loss"].compute()  # token-weighted mean, synchronised across processes
         self.losses[f"{split}_loss"].reset()
         metrics = {f"{split}/loss": loss, f"{split}/ppl": torch.exp(loss.clamp(max=50))}
@@ -81,6 +87,7 @@ class LanguageModeling(Task):
     # every pass starts from the zero state; within a pass the state runs on across batches
     def on_train_epoch_start(self) -> None:
         self.state = None
+        self.train_loss_updates.clear()  # what an interrupted epoch left
 
     def on_validation_epoch_start(self) -> None:
         self._train_state, self.state = self.state, None
