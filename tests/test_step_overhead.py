@@ -11,6 +11,7 @@ from lightning.pytorch.trainer import call
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from zoo.callbacks.progress import RichProgressBar
 from zoo.callbacks.prediction_grid import RIGHT, WRONG, CAPTION_HEIGHT, prediction_grid
 from zoo import lightning_overhead
 from zoo.lightning_overhead import NoProfiler, overrides, remember_no_cuda_devices, skip_default_callback_hooks
@@ -135,6 +136,41 @@ def test_buffered_updates_flush_nothing_after_clear():
     updates.add(torch.tensor(1.0), weight=2)
     updates.flush()
     assert float(metric.compute()) == 1.0
+
+
+class LogsItsBatch(Tiny):
+    def training_step(self, batch, batch_idx):
+        self.log("batch", float(batch_idx), prog_bar=True)
+        return super().training_step(batch, batch_idx)
+
+
+class RecordedBar(RichProgressBar):
+    """Records each update of the training bar: (its count, the values it shows)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.shown: list[tuple[int, dict]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._recording = True
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        self._recording = False
+
+    def _update(self, progress_bar_id, current, visible=True, hard=False) -> None:
+        super()._update(progress_bar_id, current, visible, hard)
+        if getattr(self, "_recording", False):
+            self.shown.append((current, dict(self.get_metrics(self.trainer, self.trainer.lightning_module))))
+
+
+def test_the_progress_bar_ends_each_epoch_on_its_last_batch_and_values():
+    """The bar moves at its redraw rate, not every batch, but an epoch's last batch always shows its count and values."""
+    data = torch.utils.data.TensorDataset(torch.randn(28, 4), torch.randint(0, 2, (28,)))
+    bar = RecordedBar(refresh_rate=1)
+    trainer = L.Trainer(max_epochs=2, callbacks=[bar], logger=False, enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(LogsItsBatch(), torch.utils.data.DataLoader(data, batch_size=4))
+    ends = [(count, shown["batch"]) for count, shown in bar.shown if count == 7]
+    assert ends == [(7, 6.0), (7, 6.0)]  # each epoch's 7th batch, with the value it logged
+    assert bar.shown[0][0] == 1  # the first batch of a run is shown at once
 
 
 def test_prediction_grid_captions_right_in_green_and_wrong_in_red():
