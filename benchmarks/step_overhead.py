@@ -1,8 +1,13 @@
 """Per-step overhead of the ``train.py`` stack: the same model, optimiser, batch and in-memory data
-through ``zoo.training.train`` (Lightning, our task, its metrics and logging, the progress bar, the
-TensorBoard callbacks, the loggers) and through the best bare eager loop (index a batch, the same
-batch preprocessing, forward, loss, backward, clipping where the recipe clips, optimiser step), in one
-process, the two sides alternating round by round.
+through three sides, in one process, their order rotating round by round:
+
+- ours: ``zoo.training.train`` (Lightning, our task, its metrics and logging, the progress bar, the
+  TensorBoard callbacks, the loggers, checkpoints);
+- plain Lightning: the least a LightningModule can be (``training_step`` returns the loss, one
+  optimiser; no logger, callback or progress bar) trained by a ``Trainer`` on the bare loop's
+  batches: Lightning's own cost per step, which any LightningModule pays;
+- bare: the best bare eager loop (index a batch, the same batch preprocessing, forward, loss,
+  backward, clipping where the recipe clips, optimiser step).
 
     ZOO_DATA_DIR=../shared/datasets python benchmarks/step_overhead.py                 # all three workloads
     ZOO_DATA_DIR=../shared/datasets python benchmarks/step_overhead.py --workloads lenet5 --rounds 9 --steps 400
@@ -11,7 +16,7 @@ process, the two sides alternating round by round.
 Each round trains ``--steps`` batches on each side from the same weights; the first ``--warmup`` are
 left out and the rest timed from one batch's start to the next's (so the data fetch, every Lightning
 hook and the logging are inside). Prints each side's steps/s (median of the rounds, with the range)
-and the ratio ours / bare. Workloads: LeNet-5 and the 784-500-300-10 MLP on Fashion-MNIST (Adam,
+and the ratios to the bare loop. Workloads: LeNet-5 and the 784-500-300-10 MLP on Fashion-MNIST (Adam,
 batch 64), pytorch/examples' 2x200 word LSTM on Grimms' tales (SGD, clip 0.25, batch 20, bptt 35).
 """
 
