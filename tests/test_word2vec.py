@@ -181,6 +181,36 @@ def test_a_short_run_trains_logs_and_exports_vectors_gensim_reads(make_cfg, tmp_
     assert list(out.glob("tensorboard/**/projector_config.pbtxt"))
 
 
+def test_no_epoch_is_chosen_on_the_test_questions(make_cfg, tmp_path):
+    """Validation asks the test's analogy questions: best.ckpt is the last epoch's, and the test scores
+    the final vectors (those exported), as gensim scores its final vectors; nothing stops early on them."""
+    corpus = small_corpus(tmp_path / "data")
+    cfg = make_cfg("experiment=word2vec_grimm", f"data.path={corpus}", f"data.root={tmp_path / 'data'}", "data.min_count=2",
+                   "data.batch_words=500", "trainer.max_epochs=3", "model.embedding_size=16")  # fmt: skip
+    metrics = train(cfg)
+    out = Path(cfg.paths.output_dir)
+    best = json.loads((out / "metrics.json").read_text())["best_checkpoint"]
+    assert torch.load(best, map_location="cpu", weights_only=False)["epoch"] == 2  # the last of 3 epochs
+    final = KeyedVectors.load_word2vec_format(str(out / "vectors.bin"), binary=True)
+    questions = tmp_path / "data" / "analogy" / "questions-words.txt"
+    assert metrics["test/analogy_acc"] == pytest.approx(final.evaluate_word_analogies(str(questions), restrict_vocab=30000)[0])
+    assert metrics["test/analogy_acc"] == pytest.approx(metrics["val/analogy_acc"])  # the last validation's
+
+
+@pytest.mark.parametrize("validation_is_test", [True, False])
+def test_a_task_validated_on_its_test_gets_no_selecting_callbacks(validation_is_test, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from zoo.callbacks.checkpointing import EarlyStopping
+    from zoo.training import serving
+
+    task = type("Task", (), {"validation_is_test": validation_is_test})()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor="val/analogy_acc", mode="max", save_top_k=1)
+    kept = serving([checkpoint, EarlyStopping(monitor="val/analogy_acc", mode="max")], task)
+    assert [type(c).__name__ for c in kept] == (["ModelCheckpoint"] if validation_is_test else ["ModelCheckpoint", "EarlyStopping"])
+    assert checkpoint.monitor == (None if validation_is_test else "val/analogy_acc")
+
+
 def test_evaluate_rescores_a_checkpoint_without_reading_the_corpus(make_cfg, tmp_path):
     """evaluate.py takes the vocabulary and counts from the checkpoint: the corpus may be gone."""
     corpus = small_corpus(tmp_path / "data")

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from datamodules.info import info_from_dict
 from zoo.allocator import keep_freed_memory
 from zoo.callbacks.base import TaskCallback
-from zoo.callbacks.checkpointing import AtomicCheckpointIO, LastCheckpoint
+from zoo.callbacks.checkpointing import AtomicCheckpointIO, LastCheckpoint, choosing_nothing_on_test
 from zoo.atomic import atomic_write_text
 from zoo.checkpoint import network_state_dict, read_checkpoint, task_class_of
 from zoo.lightning_overhead import NoProfiler, remember_no_cuda_devices, skip_default_callback_hooks
@@ -95,8 +95,10 @@ def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightnin
 
 def serving(callbacks: list[L.Callback], task: L.LightningModule) -> list[L.Callback]:
     """The callbacks that serve this task: one callback list fits every model, but Lightning calls every
-    hook of every callback on every batch (~10 us each), so the figures of other tasks are left out."""
-    return [callback for callback in callbacks if not isinstance(callback, TaskCallback) or callback.serves(task)]
+    hook of every callback on every batch (~10 us each), so the figures of other tasks are left out. Where the
+    task's validation is its test, nothing is chosen by it (``choosing_nothing_on_test``)."""
+    kept = [callback for callback in callbacks if not isinstance(callback, TaskCallback) or callback.serves(task)]
+    return choosing_nothing_on_test(kept) if getattr(task, "validation_is_test", False) else kept
 
 
 def quiet_profiler(trainer_config: DictConfig) -> dict[str, Any]:

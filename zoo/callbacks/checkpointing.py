@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.callbacks import EarlyStopping as LightningEarlyStopping
 from lightning.pytorch.callbacks import LearningRateMonitor as LightningLearningRateMonitor
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -113,3 +113,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         import torch
 
         atomic_write(path, lambda handle: torch.save(checkpoint, handle))
+
+
+def choosing_nothing_on_test(callbacks: list[L.Callback]) -> list[L.Callback]:
+    """The callbacks for a task whose validation asks the test's questions (``Task.validation_is_test``):
+    an epoch chosen by them would make the test score the best of several tries at the test itself.
+    ``ModelCheckpoint`` keeps the newest epoch instead of the best (so ``best.ckpt``, which the run
+    tests and the catalogue publishes, holds the final weights, as word2vec.c and gensim report them),
+    and ``EarlyStopping`` is left out."""
+    kept = []
+    for callback in callbacks:
+        if isinstance(callback, LightningEarlyStopping):
+            continue
+        if isinstance(callback, ModelCheckpoint):
+            callback.monitor = None  # with save_top_k=1: the newest checkpoint replaces the one before
+        kept.append(callback)
+    return kept

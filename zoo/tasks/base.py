@@ -55,6 +55,9 @@ class Task(FiniteLossCheck, L.LightningModule):
     notebook_object: ClassVar[str] = ""
     # what a non-finite loss message tells the user to change
     remedy: ClassVar[str] = "lower optimizer.lr or set trainer.gradient_clip_val"
+    # validation asks the test's questions (no held-out split, like word2vec's analogies): then no epoch
+    # may be chosen by it (best.ckpt is the last epoch's, nothing stops early: ``zoo.training.serving``)
+    validation_is_test: ClassVar[bool] = False
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets this around every hook call (~50 a step); nn.Module's __setattr__ takes ~1.2 us

@@ -53,6 +53,7 @@ class WordEmbedding(Task):
     modalities = ("word_corpus",)
     headline_metrics = ("test/analogy_acc", "val/analogy_acc")
     remedy = "lower optimizer.lr or task.chunk_size"
+    validation_is_test = True  # the analogy questions: the test's, and gensim's protocol scores the final vectors
 
     def __init__(
         self,
