@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -83,39 +84,67 @@ def run_gensim(sentences: list[list[str]], cfg, epochs: int, workers: int, seed:
     return {"model": model, "train_s": done - trained, "wall_s": done - start, "words": model.corpus_total_words * epochs}
 
 
+def one_repeat(args: argparse.Namespace, seed: int, gensim_first: bool, scratch: Path) -> dict:
+    """Both sides once with ``seed`` (gensim first when asked): training times, accuracies (each side's
+    own evaluation and the other's: the protocols agree) and our validation time."""
+    from gensim.models import KeyedVectors
+
+    out = scratch / f"run{seed}"
+    overrides = [f"seed={seed}", *args.overrides]
+    cfg = compose_config("train", [f"experiment={args.experiment}", *overrides], out)
+    datamodule = build_datamodule(cfg.data, cache_dir=str(out))
+    datamodule.setup()
+    sentences = datamodule.sentences()
+    peer = run_gensim(sentences, cfg, args.epochs, args.threads, seed) if gensim_first else None
+    ours = run_ours(args.experiment, args.epochs, overrides, out)
+    peer = peer or run_gensim(sentences, cfg, args.epochs, args.threads, seed)
+    questions = Path(cfg.data.root) / cfg.data.analogy_path
+    return {
+        "ours": ours, "gensim": peer, "lines": len(sentences),
+        "ours_accuracy": (ours["accuracy"], KeyedVectors.load_word2vec_format(str(ours["vectors"]), binary=True).evaluate_word_analogies(
+            str(questions), restrict_vocab=30000)[0]),
+        "gensim_accuracy": (WordVectors(list(peer["model"].wv.index_to_key), torch.from_numpy(peer["model"].wv.vectors)).evaluate_word_analogies(
+            questions)["accuracy"], peer["model"].wv.evaluate_word_analogies(str(questions), restrict_vocab=30000)[0]),
+    }  # fmt: skip
+
+
+def spread(values: list[float], form: str) -> str:
+    return f"{format(statistics.median(values), form)} ({format(min(values), form)}-{format(max(values), form)})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default="word2vec_wikitext2_valid_test")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="runs of both sides, with seeds seed, seed+1, ...; the side that goes first alternates")
+    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("overrides", nargs="*", help="more train.py overrides, e.g. model.architecture=cbow")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("ZOO_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        ours = run_ours(args.experiment, args.epochs, args.overrides, Path(tmp) / "run")
-        peer = run_gensim(ours["sentences"], ours["cfg"], args.epochs, args.threads, ours["cfg"].seed)
-        questions = Path(ours["cfg"].data.root) / ours["cfg"].data.analogy_path
-        gensim_accuracy = peer["model"].wv.evaluate_word_analogies(str(questions), restrict_vocab=30000)[0]
-        # our evaluation of gensim's vectors and gensim's of ours: the protocols agree
-        ours_by_gensim = None
-        from gensim.models import KeyedVectors
+        for repeat in range(args.repeats):
+            rows.append(one_repeat(args, args.seed + repeat, gensim_first=repeat % 2 == 1, scratch=Path(tmp)))
 
-        ours_by_gensim = KeyedVectors.load_word2vec_format(str(ours["vectors"]), binary=True).evaluate_word_analogies(
-            str(questions), restrict_vocab=30000)[0]  # fmt: skip
-        ours_by_ours = WordVectors.load_word2vec_format(ours["vectors"]).evaluate_word_analogies(questions)["accuracy"]
-        gensim_by_ours = WordVectors(list(peer["model"].wv.index_to_key), torch.from_numpy(peer["model"].wv.vectors)).evaluate_word_analogies(questions)["accuracy"]
-
-    print(f"\n{args.experiment}, {args.epochs} epochs, {args.threads} threads, {len(ours['sentences'])} lines\n")
-    print("| implementation | training time | whole run | training words/s | analogy accuracy (ours / gensim's evaluation) |")
-    print("|---|---:|---:|---:|---:|")
-    for name, result, accuracy in (("zoo (train.py)", ours, f"{ours['accuracy']:.2%} / {ours_by_gensim:.2%}"),
-                                   ("gensim 4.4 Word2Vec", peer, f"{gensim_by_ours:.2%} / {gensim_accuracy:.2%}")):  # fmt: skip
-        print(f"| {name} | {result['train_s']:.2f} s | {result['wall_s']:.2f} s | {result['words'] / result['train_s']:,.0f} | {accuracy} |")
-    print(f"\nour exported vectors scored by zoo.WordVectors: {ours_by_ours:.2%}; our {args.epochs} analogy validations took"
-          f" {ours['validation_s']:.2f} s (in the whole run, not the training time)")  # fmt: skip
-    print(f"training time ratio (ours / gensim): {ours['train_s'] / peer['train_s']:.2f}x;"
-          f" whole run: {ours['wall_s'] / peer['wall_s']:.2f}x")  # fmt: skip
+    print(f"\n{args.experiment} {' '.join(args.overrides)}, {args.epochs} epochs, {args.threads} threads, {rows[0]['lines']} lines\n")
+    print("| seed | implementation | training time | whole run | training words/s | analogy accuracy (ours / gensim's evaluation) |")
+    print("|---|---|---:|---:|---:|---:|")
+    for repeat, row in enumerate(rows):
+        for name, side in (("zoo (train.py)", "ours"), ("gensim 4.4 Word2Vec", "gensim")):
+            result, (by_ours, by_gensim) = row[side], row[f"{side}_accuracy"]
+            print(f"| {args.seed + repeat} | {name} | {result['train_s']:.2f} s | {result['wall_s']:.2f} s"
+                  f" | {result['words'] / result['train_s']:,.0f} | {by_ours:.2%} / {by_gensim:.2%} |")  # fmt: skip
+    ratios = [row["ours"]["train_s"] / row["gensim"]["train_s"] for row in rows]
+    ours_accuracy = [row["ours_accuracy"][1] for row in rows]
+    gensim_accuracy = [row["gensim_accuracy"][1] for row in rows]
+    print(f"\nour {args.epochs} analogy validations took {spread([row['ours']['validation_s'] for row in rows], '.2f')} s (in the whole run, not the training time)")
+    print(f"training time ratio (ours / gensim), median (range) over {len(rows)} run(s): {spread(ratios, '.2f')}x;"
+          f" whole run: {spread([row['ours']['wall_s'] / row['gensim']['wall_s'] for row in rows], '.2f')}x")
+    print(f"analogy accuracy by gensim's evaluation, mean over the runs: ours {statistics.mean(ours_accuracy):.2%},"
+          f" gensim {statistics.mean(gensim_accuracy):.2%}, difference {statistics.mean(ours_accuracy) - statistics.mean(gensim_accuracy):+.2%}"
+          f" (per run: {', '.join(f'{o - g:+.2%}' for o, g in zip(ours_accuracy, gensim_accuracy))})")  # fmt: skip
 
 
 if __name__ == "__main__":
