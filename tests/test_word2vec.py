@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from gensim.models import KeyedVectors
@@ -18,8 +19,10 @@ from datamodules.word_windows import context_windows, keep_probabilities
 from tests.conftest import real_data_dir, run_script
 from zoo.checkpoint import read_checkpoint
 from zoo.errors import DatasetNotFoundError, TextEncodingError, VocabularyError
-from zoo.models.word2vec import Word2Vec, huffman_tree
+from zoo.models.word2vec import COIN_SALT, Word2Vec, huffman_tree
 from zoo.training import evaluate, train
+from zoo.word2vec_compiled import _noise_row
+from zoo.word2vec_kernel import noise_probabilities
 from zoo.word_vectors import WordVectors
 
 QUESTIONS = ": capital-common-countries\nathens greece paris france\nathens greece zzz france\n: family\nboy girl brother sister\n"
@@ -77,6 +80,22 @@ def test_subsampling_and_huffman_tree_are_gensims(gensim_vocab):
         assert points[i, : lengths[i]].tolist() == gensim_vocab.get_vecattr(word, "point").tolist()
 
 
+def test_noise_words_follow_the_unigram_distribution_to_the_three_quarters():
+    """The alias table gives each word exactly its share of count^0.75; 2M hashed draws land on each word
+    within 5 standard deviations of that share; the kernel's compiled draw gives the same words."""
+    counts = [1000 // (i + 1) + 1 for i in range(200)]
+    model = Word2Vec(200, counts, 4, negative=5)
+    expected = torch.tensor(counts, dtype=torch.float64) ** 0.75
+    expected /= expected.sum()
+    assert np.allclose(noise_probabilities(model), expected.numpy(), rtol=0, atol=1e-9)
+    draws = 2_000_000
+    share = torch.bincount(model.noise_rows(12345, torch.arange(draws)), minlength=200).double() / draws
+    assert ((share - expected).abs() <= 5 * (expected * (1 - expected) / draws).sqrt()).all()
+    tables, index = (model.noise_threshold.numpy(), model.noise_alias.numpy()), torch.arange(0, 10**9, 997_003)
+    compiled = [_noise_row(tables, (np.int64(12345), np.int64(COIN_SALT)), int(i)) for i in index]
+    assert compiled == model.noise_rows(12345, index).tolist()
+
+
 @pytest.mark.parametrize("architecture,hs,cbow_mean", [("skipgram", False, True), ("cbow", False, True), ("cbow", False, False),
                                                      ("skipgram", True, True), ("cbow", True, True), ("cbow", True, False)])
 def test_updates_are_the_log_likelihood_gradient(architecture, hs, cbow_mean):
@@ -91,12 +110,11 @@ def test_updates_are_the_log_likelihood_gradient(architecture, hs, cbow_mean):
             torch.nn.init.normal_(getattr(model, name), std=0.5)
     words = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6])
     _, valid = context_windows(words, torch.tensor([0, 0, 0, 0, 0, 1, 1, 1]), torch.ones(vocab), window=2, shrink=False)
-    noise = model.sample_negatives(len(words), 3) if not hs else None
-    model.sample_negatives = lambda count, per, generator=None: noise  # the same noise words in both computations
-    updates = model.gradients(model.windows(words, valid), lr)
+    run = model.windows(words, valid)
+    updates = model.gradients(run, lr)
 
     params = {name: p.detach().clone().requires_grad_() for name, p in model.named_parameters()}
-    heads = model._outputs(words)
+    heads = model.chunk_heads(run, 0, len(words))  # the same noise words (skip-gram: drawn for each window slot)
     loglik = 0.0
     offsets = [-2, -1, 1, 2]
     for i in range(len(words)):
@@ -105,11 +123,12 @@ def test_updates_are_the_log_likelihood_gradient(architecture, hs, cbow_mean):
             continue
         stacked = params["input"][contexts]
         inputs = [stacked.mean(0) if cbow_mean else stacked.sum(0)] if architecture == "cbow" else list(stacked)
-        for name, (rows, labels, weights) in heads.items():
-            out = params[f"output_{name}"][rows[i]]
-            for x in inputs:
-                signed = torch.where(labels[i] > 0, out @ x, -(out @ x))
-                loglik = loglik + (torch.nn.functional.logsigmoid(signed) * weights[i]).sum()
+        slots = [k if k < 2 else k + 1 for k in range(4) if valid[i, k]]  # the context words' window slots (slot 2: the centre)
+        for name, (rows, signs, weights) in heads.items():
+            for x, slot in zip(inputs, slots):
+                example = slot if rows.shape[1] > 1 else 0  # skip-gram's noise words are the pair's; the rest is the centre's
+                out = params[f"output_{name}"][rows[i, example]]
+                loglik = loglik + (torch.nn.functional.logsigmoid(signs[i, example] * (out @ x)) * weights[i, example]).sum()
     loglik.backward()
     dense = torch.zeros(vocab, dim).index_add_(0, updates.input_rows, updates.input_delta)
     if architecture == "cbow":  # gensim: the mean's gradient goes whole to each context word, the sum's divided
@@ -119,9 +138,9 @@ def test_updates_are_the_log_likelihood_gradient(architecture, hs, cbow_mean):
             stacked = params["input"][contexts].detach()
             x = (stacked.mean(0) if cbow_mean else stacked.sum(0)).requires_grad_()
             ll = 0.0
-            for name, (rows, labels, weights) in heads.items():
-                out = params[f"output_{name}"][rows[i]].detach()
-                ll = ll + (torch.nn.functional.logsigmoid(torch.where(labels[i] > 0, out @ x, -(out @ x))) * weights[i]).sum()
+            for name, (rows, signs, weights) in heads.items():
+                out = params[f"output_{name}"][rows[i, 0]].detach()
+                ll = ll + (torch.nn.functional.logsigmoid(signs[i, 0] * (out @ x)) * weights[i, 0]).sum()
             share = 1.0 if cbow_mean else 1.0 / len(contexts)
             for c in contexts:
                 expected[c] += lr * share * torch.autograd.grad(ll, x, retain_graph=True)[0]

@@ -144,53 +144,68 @@ def _step(vector, row, sign, weight, lr, limit):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True, inline="always")
-def _score(vector, out, local, slots, rows, signs, weights, pair_weight, lr, limit, input_delta, output_delta):  # pragma: no cover - compiled
-    """Skip-gram: one context vector against a centre's output rows; adds the vector's update to
-    ``input_delta`` and the rows' to ``output_delta`` (G, D); the loss's factor and linear part, the terms."""
-    factor, linear, terms = 1.0, 0.0, 0.0
-    for g in range(rows.shape[0]):
-        weight = weights[g] * pair_weight
-        if weight != 0.0:
-            row = _row(out, local, slots, rows[g])
-            step, term_factor, term_linear, counted = _step(vector, row, signs[g], weight, lr, limit)
-            if counted == 0.0:
-                continue
-            factor, linear, terms = factor * term_factor, linear + term_linear, terms + counted
-            for d in range(vector.shape[0]):
-                input_delta[d] += step * row[d]
-                output_delta[g, d] += step * vector[d]
-    return factor, linear, terms
+def _hash(index):  # pragma: no cover - compiled
+    """``zoo.models.word2vec.noise_hash``: the same 32-bit hash, in int64 without overflow."""
+    x = index & 0xFFFFFFFF
+    x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
+    x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
+    return (x >> 16) ^ x
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True, inline="always")
-def _skipgram(i, inp, padded, mask, heads, lr, local, input_delta, deltas):  # pragma: no cover - compiled
-    """Train centre ``i`` from each of its context words: every pair scored before any update."""
-    loss, terms = 0.0, 0.0  # a context word's factors multiply to at most 2 ** G: one log per context word
+def _noise_row(noise, draw, index):  # pragma: no cover - compiled
+    """Noise word ``index`` of the run, ``Word2Vec.noise_rows(seed, index)``: ``noise`` is the alias table
+    (thresholds, aliases), ``draw`` the run's seed and the coin's salt."""
+    threshold, alias = noise
+    seed, salt = draw
+    first = _hash(index + seed)
+    column = (first * threshold.shape[0]) >> 32
+    return column if _hash(first + salt) < threshold[column] else alias[column]
+
+
+@numba.njit(nogil=True, fastmath=True, cache=True, inline="always")
+def _output(head, i, g, example, noise, draw):  # pragma: no cover - compiled
+    """Output ``g`` of centre ``i``'s ``example``-th example in ``head``: its row, sign and weight. Past the
+    run's listed rows (``head[1]``, ``(N, 1, G)``) come the head's ``draws`` noise words (sign -1) for that
+    example (noise index ``example * draws + g - G``); one equal to the centre's target weighs 0 (gensim skips it)."""
+    rows, signs, weights, draws = head[1], head[2], head[3], head[7]
+    listed = rows.shape[2]
+    if g < listed:
+        return rows[i, 0, g], signs[i, 0, g], weights[i, 0, g]
+    row = _noise_row(noise, draw, example * draws + g - listed)
+    return row, np.float32(-1.0), np.float32(0.0) if row == rows[i, 0, 0] else np.float32(1.0)
+
+
+@numba.njit(nogil=True, fastmath=True, cache=True, inline="always")
+def _skipgram(i, inp, padded, mask, heads, lr, local, work, noise, draw, pairs):  # pragma: no cover - compiled
+    """Train centre ``i`` from each of its context words in turn, as gensim's ``fast_sentence_sg_*``: per
+    head, the pair's outputs (the centre's Huffman path, or its target and noise words drawn for this
+    pair) one after the other, each row updated at once, then the context vector by their summed updates."""
+    loss, terms = 0.0, 0.0
     for k in range(mask.shape[1]):
-        input_delta[k] = 0.0
-    for h in range(len(heads)):
-        out, rows, signs, weights, limit, slots, _ = heads[h]
-        for g in range(rows.shape[1]):
-            if weights[i, g] != 0.0:  # a short Huffman path leaves most of the (depth, D) buffer alone
-                deltas[h, g] = 0.0
-        for k in range(mask.shape[1]):
-            if mask[i, k] != 0.0:
-                vector = inp[padded[i + k]]
-                result = _score(vector, out, local[h], slots, rows[i], signs[i], weights[i], mask[i, k], lr, limit, input_delta[k], deltas[h])
-                loss, terms = loss + math.log(result[0]) - result[1], terms + result[2]
-    for k in range(mask.shape[1]):
-        if mask[i, k] != 0.0:
-            _axpy(np.float32(1.0), input_delta[k], inp[padded[i + k]])
-    for h in range(len(heads)):
-        out, rows, _, weights, _, slots, _ = heads[h]
-        for g in range(rows.shape[1]):
-            if weights[i, g] != 0.0:
-                _axpy(np.float32(1.0), deltas[h, g], _row(out, local[h], slots, rows[i, g]))
+        if mask[i, k] == 0.0:
+            continue
+        vector = inp[padded[i + k]]
+        for h in range(len(heads)):
+            out, rows, limit, slots, draws = heads[h][0], heads[h][1], heads[h][4], heads[h][5], heads[h][7]
+            work[:] = 0.0
+            factor, linear = 1.0, 0.0  # the pair's factors multiply to at most 2 ** G: one log per pair and head
+            for g in range(rows.shape[2] + draws):
+                row_id, sign, weight = _output(heads[h], i, g, i * pairs + k, noise, draw)
+                if weight != 0.0:
+                    row = _row(out, local[h], slots, row_id)
+                    step, term_factor, term_linear, counted = _step(vector, row, sign, weight, lr, limit)
+                    if counted != 0.0:
+                        factor, linear, terms = factor * term_factor, linear + term_linear, terms + counted
+                        _axpy(step, row, work)
+                        _axpy(step, vector, row)
+            loss += math.log(factor) - linear
+            _axpy(np.float32(1.0), work, vector)
     return loss, terms
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True, inline="always")
-def _cbow(i, inp, padded, mask, heads, lr, cbow_mean, local, hidden, input_delta, steps):  # pragma: no cover - compiled
+def _cbow(i, inp, padded, mask, heads, lr, cbow_mean, local, hidden, input_delta, steps, ids, noise, draw):  # pragma: no cover - compiled
     """Train centre ``i`` from the mean (or sum) of its context vectors: every output scored before any update."""
     hidden[:] = 0.0
     input_delta[:] = 0.0
@@ -205,12 +220,13 @@ def _cbow(i, inp, padded, mask, heads, lr, cbow_mean, local, hidden, input_delta
         hidden /= np.float32(count)
     factor, linear, terms = 1.0, 0.0, 0.0
     for h in range(len(heads)):
-        out, rows, signs, weights, limit, slots, _ = heads[h]
-        for g in range(rows.shape[1]):
+        out, rows, limit, slots, draws = heads[h][0], heads[h][1], heads[h][4], heads[h][5], heads[h][7]
+        for g in range(rows.shape[2] + draws):
             steps[h, g] = 0.0
-            if weights[i, g] != 0.0:
-                row = _row(out, local[h], slots, rows[i, g])
-                steps[h, g], term_factor, term_linear, counted = _step(hidden, row, signs[i, g], weights[i, g], lr, limit)
+            ids[h, g], sign, weight = _output(heads[h], i, g, i, noise, draw)
+            if weight != 0.0:
+                row = _row(out, local[h], slots, ids[h, g])
+                steps[h, g], term_factor, term_linear, counted = _step(hidden, row, sign, weight, lr, limit)
                 if counted != 0.0:
                     factor, linear, terms = factor * term_factor, linear + term_linear, terms + counted
                     _axpy(steps[h, g], row, input_delta)
@@ -220,33 +236,33 @@ def _cbow(i, inp, padded, mask, heads, lr, cbow_mean, local, hidden, input_delta
         if mask[i, k] != 0.0:
             _axpy(mask[i, k], input_delta, inp[padded[i + k]])
     for h in range(len(heads)):
-        out, rows, _, weights, _, slots, _ = heads[h]
-        for g in range(rows.shape[1]):
+        out, rows, slots, draws = heads[h][0], heads[h][1], heads[h][5], heads[h][7]
+        for g in range(rows.shape[2] + draws):
             if steps[h, g] != 0.0:
-                _axpy(steps[h, g], hidden, _row(out, local[h], slots, rows[i, g]))  # rank one, from the same hidden vector
+                _axpy(steps[h, g], hidden, _row(out, local[h], slots, ids[h, g]))  # rank one, from the same hidden vector
     return math.log(factor) - linear, terms
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True, inline="always")
 def _prefetch_centre(i, inp, padded, mask, heads):  # pragma: no cover - compiled
-    """Prefetch centre ``i``'s shared rows (its context words' input rows, its output rows but the hot ones)."""
+    """Prefetch centre ``i``'s shared rows (its context words' input rows, its listed output rows but the hot ones)."""
     for k in range(mask.shape[1]):
         if mask[i, k] != 0.0:
             for d in range(0, inp.shape[1], 16):
                 _prefetch(inp, padded[i + k], d)
     for h in range(len(heads)):
-        out, rows, _, weights, _, slots, _ = heads[h]
-        for g in range(rows.shape[1]):
-            if weights[i, g] != 0.0 and slots[rows[i, g]] < 0:
+        out, rows, _, weights, _, slots, _, _ = heads[h]
+        for g in range(rows.shape[2]):
+            if weights[i, 0, g] != 0.0 and slots[rows[i, 0, g]] < 0:
                 for d in range(0, out.shape[1], 16):
-                    _prefetch(out, rows[i, g], d)
+                    _prefetch(out, rows[i, 0, g], d)
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True)
-def _train_share(inp, padded, mask, heads, rates, cbow, cbow_mean, chunks, chunk, locks, first, phase, every, scratch):  # pragma: no cover
+def _train_share(inp, padded, mask, heads, rates, cbow, cbow_mean, chunks, chunk, locks, first, phase, every, noise, draw, pairs, scratch):  # pragma: no cover
     """``train_centres`` with the thread's buffers ``scratch``, all taken without owners."""
-    inp, padded, mask, heads, chunks, locks = _unowned((inp, padded, mask, heads, chunks, locks))
-    input_delta, hidden, steps, deltas, local, snapshot = _unowned(scratch)
+    inp, padded, mask, heads, chunks, locks, noise = _unowned((inp, padded, mask, heads, chunks, locks, noise))
+    input_delta, hidden, steps, ids, local, snapshot = _unowned(scratch)
     loss, terms, done = 0.0, 0.0, 0
     while True:
         start = _take(chunks, 0) * chunk
@@ -261,9 +277,9 @@ def _train_share(inp, padded, mask, heads, rates, cbow, cbow_mean, chunks, chunk
                 _prefetch_centre(i + 1, inp, padded, mask, heads)  # the next centre's rows arrive while this one trains
             rate = rates[0] + (rates[1] - rates[0]) * (i / mask.shape[0])
             if cbow:
-                result = _cbow(i, inp, padded, mask, heads, rate, cbow_mean, local, hidden, input_delta[0], steps)
+                result = _cbow(i, inp, padded, mask, heads, rate, cbow_mean, local, hidden, input_delta, steps, ids, noise, draw)
             else:
-                result = _skipgram(i, inp, padded, mask, heads, rate, local, input_delta, deltas)
+                result = _skipgram(i, inp, padded, mask, heads, rate, local, input_delta, noise, draw, pairs)
             loss, terms, done = loss + result[0], terms + result[1], done + 1
     for h in range(len(heads)):
         merge(heads[h][0], local[h], snapshot[h], heads[h][6], locks[h], first, True)  # the last one waits for each row
@@ -271,16 +287,20 @@ def _train_share(inp, padded, mask, heads, rates, cbow, cbow_mean, chunks, chunk
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True)
-def train_centres(inp, padded, mask, heads, lr, lr_end, cbow, cbow_mean, chunks, chunk, locks, worker, workers, every):  # pragma: no cover
+def train_centres(inp, padded, mask, heads, lr, lr_end, cbow, cbow_mean, chunks, chunk, locks, worker, workers, every,
+                  noise, seed, salt, pairs):  # fmt: skip  # pragma: no cover
     """Train the run's centres in chunks of ``chunk`` centres, taking the next chunk from ``chunks[0]`` (shared
     by the workers) until none is left, one centre after the other, at a rate going linearly from ``lr`` at
     the run's first centre to ``lr_end`` after its last, with the thread's copies of each head's hot rows
-    (``heads[h][5:]``: the map row -> slot, the rows by slot; none with one worker), merged every ``every``
+    (``heads[h][5:7]``: the map row -> slot, the rows by slot; none with one worker), merged every ``every``
     centres (worker ``worker`` of ``workers`` ``every / workers`` after the one before) and at the end, under
-    ``locks`` (per head and slot); the summed loss and number of terms."""
-    dim, groups, hot = inp.shape[1], max([head[1].shape[1] for head in heads]), locks.shape[1]
+    ``locks`` (per head and slot); ``heads[h][7]`` noise words per example drawn from the table ``noise``
+    (an alias table; the run's ``seed``, the coin's ``salt``; ``pairs`` examples per centre); the summed loss and number of terms."""
+    dim, hot = inp.shape[1], locks.shape[1]
+    groups = max([head[1].shape[2] + head[7] for head in heads])
     local = np.zeros((len(heads), hot, dim), dtype=np.float32)  # the copies of the hot rows, per head
-    scratch = (np.zeros((mask.shape[1], dim), dtype=np.float32), np.zeros(dim, dtype=np.float32),
-               np.zeros((len(heads), groups), dtype=np.float32), np.zeros((len(heads), groups, dim), dtype=np.float32), local, local.copy())
+    scratch = (np.zeros(dim, dtype=np.float32), np.zeros(dim, dtype=np.float32), np.zeros((len(heads), groups), dtype=np.float32),
+               np.zeros((len(heads), groups), dtype=np.int64), local, local.copy())  # fmt: skip
     first, phase = worker * hot // workers, worker * every // workers  # the workers merge apart in time, from different rows
-    return _train_share(inp, padded, mask, heads, (lr, lr_end), cbow, cbow_mean, chunks, chunk, locks, first, phase, every, scratch)
+    return _train_share(inp, padded, mask, heads, (lr, lr_end), cbow, cbow_mean, chunks, chunk, locks, first, phase, every,
+                        noise, (np.int64(seed), np.int64(salt)), pairs, scratch)  # fmt: skip

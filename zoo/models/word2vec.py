@@ -3,9 +3,10 @@
 trained with negative sampling (noise ~ unigram^0.75) and/or hierarchical softmax over a Huffman tree.
 
 The gradients are the closed-form ones of the original tool (``word2vec.c``, gensim's
-``word2vec_inner.pyx``), computed for a whole batch of centre words at once: for every centre its
-output rows (itself and its negatives, or its Huffman path) are scored against every context row
-(skip-gram) or against the mean/sum of its context rows (CBOW) with one batched matrix product.
+``word2vec_inner.pyx``), computed for a whole chunk of centre words at once: every centre's output rows
+(itself and its noise words, or its Huffman path) are scored against each context row (skip-gram: fresh
+noise words for every (centre, context) pair, as word2vec.c and gensim draw them) or against the
+mean/sum of its context rows (CBOW) with batched products.
 ``gradients`` returns the row updates; the task applies them (sparse in place, or dense + fused step).
 """
 
@@ -21,7 +22,7 @@ from torch import nn
 from zoo.registry import register_model
 
 ARCHITECTURES = ("skipgram", "cbow")
-NOISE_TABLE_SIZE = 2**22  # slots of the unigram table (word2vec.c: 1e8); a word's share is exact to 2.4e-7
+COIN_SALT = 0x9E3779B9  # added to a draw's hash before hashing it again for the alias table's coin
 HS_MAX_SCORE = 6.0  # word2vec.c's MAX_EXP: hierarchical softmax skips a node whose |score| is at least this (gensim too)
 
 
@@ -44,7 +45,36 @@ class CentreWindows:
 
     padded: torch.Tensor  # (N + 2W,) the run's word ids, padded at each end with W copies of its first/last word
     mask: torch.Tensor  # (N, 2W + 1) float: 1 where word i + k - W is in word i's context (never k = W, i itself)
-    heads: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # per output matrix: rows, signs (+1 target, -1 not), weights (N, G)
+    heads: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # per output matrix: rows, signs (+1 target, -1 not), weights (N, 1, G)
+    noise_seed: int = 0  # the run's noise words: draw d of centre i's example p is ``noise_rows(seed, (i * pairs + p) * negative + d)``
+    pairs: int = 1  # examples per centre with their own noise words: 2W + 1 window slots for skip-gram, 1 for CBOW
+
+
+def noise_hash(index: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash (two multiply-xorshift rounds), in int64 without overflow;
+    ``word2vec_compiled._noise_row`` computes the same, so both paths draw the same noise words."""
+    x = index & 0xFFFFFFFF
+    x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
+    x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
+    return (x >> 16) ^ x
+
+
+def alias_table(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Walker's alias method (Vose's construction) for sampling ``i`` with probability ``weights[i] / sum``:
+    column ``j`` (uniform) keeps ``j`` when a 32-bit coin is below ``threshold[j]``, else gives ``alias[j]``.
+    Exact to 2^-32 per column, and a draw reads two vocabulary-sized arrays (in cache), where word2vec.c's
+    1e8-slot unigram table (and a 2^22-slot one) costs a cache miss per noise word."""
+    size = len(weights)
+    share = (weights.double() * size / weights.double().sum()).tolist()
+    threshold, alias = [2**32] * size, list(range(size))
+    small = [i for i, value in enumerate(share) if value < 1.0]
+    large = [i for i, value in enumerate(share) if value >= 1.0]
+    while small and large:
+        low, high = small.pop(), large.pop()
+        threshold[low], alias[low] = min(round(share[low] * 2**32), 2**32), high
+        share[high] -= 1.0 - share[low]
+        (small if share[high] < 1.0 else large).append(high)
+    return torch.tensor(threshold, dtype=torch.long), torch.tensor(alias, dtype=torch.long)
 
 
 class _Node(NamedTuple):
@@ -124,12 +154,9 @@ class Word2Vec(nn.Module):
         counts_t = torch.as_tensor(counts, dtype=torch.float64)
         if negative:
             self.output_negative = nn.Parameter(torch.zeros(vocab_size, embedding_size), requires_grad=False)
-            noise = counts_t**ns_exponent
-            cdf = noise.cumsum(0) / noise.sum()
-            # word2vec.c's unigram table: word w fills a share noise_w of the slots, drawn by a random slot
-            slots = (torch.arange(NOISE_TABLE_SIZE, dtype=torch.float64) + 0.5) / NOISE_TABLE_SIZE
-            table = torch.searchsorted(cdf, slots).clamp_(max=vocab_size - 1)
-            self.register_buffer("noise_table", table.to(torch.int32 if vocab_size < 2**31 else torch.long), persistent=False)
+            threshold, alias = alias_table(counts_t**ns_exponent)  # the noise distribution: unigram^0.75
+            self.register_buffer("noise_threshold", threshold, persistent=False)
+            self.register_buffer("noise_alias", alias, persistent=False)
         if hs:
             self.output_hs = nn.Parameter(torch.zeros(max(vocab_size - 1, 1), embedding_size), requires_grad=False)
             points, codes, lengths = huffman_tree([int(c) for c in counts])
@@ -149,35 +176,53 @@ class Word2Vec(nn.Module):
         """The word vectors of ids ``words``."""
         return self.input[words]
 
-    def sample_negatives(self, count: int, per: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``(count, per)`` noise words drawn from unigram^0.75 (a random slot of the unigram table)."""
-        slots = torch.randint(NOISE_TABLE_SIZE, (count, per), device=self.noise_table.device, generator=generator)
-        return self.noise_table.index_select(0, slots.flatten()).view(count, per).long()  # index_select: faster than [] on CPU
+    def noise_rows(self, seed: int, index: torch.Tensor) -> torch.Tensor:
+        """Noise words ~ unigram^0.75: draw ``index`` of the run seeded ``seed``, from the alias table with a
+        hash of ``seed + index`` as the column (its top bits) and that hash hashed again as the coin
+        (word2vec.c draws from a 1e8-slot table with a 48-bit LCG); the kernel draws the same words."""
+        first = noise_hash(index + seed)
+        column = (first * len(self.noise_alias)) >> 32
+        keep = noise_hash(first + COIN_SALT) < self.noise_threshold.index_select(0, column)
+        return torch.where(keep, column, self.noise_alias.index_select(0, column))
 
     def _outputs(self, centres: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Per output matrix: the rows each centre is scored against ``(N, G)``, their labels and
-        weights (0: padding): itself and its noise words, or its Huffman path."""
+        """Per output matrix: the rows each centre is scored against ``(N, 1, G)``, their labels and
+        weights (0: padding): itself (its noise words come per chunk, ``chunk_heads``), or its Huffman path."""
         heads = {}
         if self.negative:
-            noise = self.sample_negatives(len(centres), self.negative)
-            rows = torch.cat([centres[:, None], noise], dim=1)
-            labels = torch.zeros(rows.shape, device=rows.device)
-            labels[:, 0] = 1
-            weights = torch.cat([torch.ones_like(labels[:, :1]), (noise != centres[:, None]).float()], 1)
-            heads["negative"] = (rows, labels, weights)  # gensim skips a noise word equal to the target
+            ones = torch.ones(len(centres), 1, 1, device=centres.device)
+            heads["negative"] = (centres[:, None, None], ones, ones)
         if self.hs:
-            heads["hs"] = (self.points.index_select(0, centres), 1 - self.codes.index_select(0, centres), self.path_mask.index_select(0, centres).float())
+            heads["hs"] = (self.points.index_select(0, centres)[:, None], 1 - self.codes.index_select(0, centres)[:, None],
+                           self.path_mask.index_select(0, centres).float()[:, None])  # fmt: skip
         return heads
 
     def windows(self, words: torch.Tensor, valid: torch.Tensor) -> CentreWindows:
         """Prepare a run of ``words`` ``(N,)`` whose context pattern is ``valid`` ``(N, 2W)`` (``valid[i, k]``:
         word ``i + offset_k`` is in word ``i``'s shrunk window, for the offsets ``-W..-1, 1..W``): the
-        padded ids, the context mask and every centre's output rows (noise words drawn here, once)."""
+        padded ids, the context mask, every centre's output rows and the seed of the run's noise words
+        (from torch's generator: a seeded run draws the same ones)."""
         half, n = valid.shape[1] // 2, len(words)
         padded = torch.cat([words[:1].expand(half if n else 0), words, words[-1:].expand(half if n else 0)])
         mask = torch.cat([valid[:, :half], valid.new_zeros(n, 1), valid[:, half:]], 1).float()
         heads = {name: (rows, 2 * labels - 1, weights) for name, (rows, labels, weights) in self._outputs(words).items()}
-        return CentreWindows(padded, mask, heads)
+        seed = int(torch.randint(2**32, ())) if self.negative else 0
+        return CentreWindows(padded, mask, heads, seed, mask.shape[1] if self.architecture == "skipgram" else 1)
+
+    def chunk_heads(self, run: CentreWindows, start: int, end: int) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The output rows, signs and weights ``(n, P, G)`` of the centres ``start:end``: with negative sampling
+        the target and its ``negative`` noise words for each of the ``P = run.pairs`` examples of a centre
+        (a noise word equal to the target weighs 0, as gensim skips it); the Huffman path, ``P = 1``."""
+        heads = {name: (rows[start:end], signs[start:end], weights[start:end]) for name, (rows, signs, weights) in run.heads.items()}
+        if "negative" in heads:
+            targets, n, per = heads["negative"][0], end - start, run.pairs * self.negative
+            index = torch.arange(start * per, end * per, device=targets.device)
+            noise = self.noise_rows(run.noise_seed, index).view(n, run.pairs, self.negative)
+            targets = targets.expand(n, run.pairs, 1)
+            weights = torch.cat([torch.ones_like(targets, dtype=torch.float), (noise != targets).float()], 2)
+            signs = torch.cat([torch.ones_like(weights[:, :, :1]), -torch.ones_like(weights[:, :, 1:])], 2)
+            heads["negative"] = (torch.cat([targets, noise], 2), signs, weights)
+        return heads
 
     def gradients(self, run: CentreWindows, lr: float, start: int = 0, end: int | None = None) -> RowUpdates:
         """Row updates at rate ``lr`` for the centres ``start:end`` of a prepared run (``windows``). The
@@ -187,13 +232,14 @@ class Word2Vec(nn.Module):
         Every word is a centre and its context words are its neighbours in the run, so the input
         vectors are gathered once (``N + 2W`` rows, not ``N * 2W``) and each centre's window is a
         sliding view of them (``unfold``, no copy); slots outside the context have weight 0.
-        Skip-gram predicts each centre from each context word's input vector (gensim's pair order);
-        CBOW from the mean (or sum) of its context vectors. A centre's noise words serve all its
-        context words (Ji et al. 2016, "Parallelizing Word2Vec in Shared and Distributed Memory"),
-        which turns the pairs' dot products into one batched matrix product. With ``s`` the score
-        and ``sign`` +1 for the target (-1 for noise words, or the Huffman code's sign), gensim's
-        ``g = (label - sigmoid(s)) * lr`` is ``sign * (1 - sigmoid(sign * s)) * lr``. Hierarchical softmax
-        skips the nodes whose ``|s| >= HS_MAX_SCORE``, as word2vec.c and gensim do."""
+        Skip-gram predicts each centre from each context word's input vector (gensim's pair order), with
+        noise words drawn for that pair (one dot product per pair and row); CBOW from the mean (or sum) of
+        its context vectors, and the Huffman path is the same for all of a centre's pairs (one batched
+        matrix product). With ``s`` the score and ``sign`` +1 for the target (-1 for noise words, or the
+        Huffman code's sign), gensim's ``g = (label - sigmoid(s)) * lr`` is
+        ``sign * (1 - sigmoid(sign * s)) * lr``. Hierarchical softmax skips the nodes whose
+        ``|s| >= HS_MAX_SCORE``, as word2vec.c and gensim do. The kernel (``zoo/word2vec_kernel.py``)
+        makes these updates for CBOW one centre at a time, and skip-gram's one pair at a time."""
         width = run.mask.shape[1]
         end = len(run.mask) if end is None else end
         n, dim = end - start, self.embedding_size
@@ -211,20 +257,26 @@ class Word2Vec(nn.Module):
         input_delta: torch.Tensor | None = None
         output_rows, output_delta = {}, {}
         loss, terms = windows.new_zeros(()), windows.new_zeros(())
-        for name, (all_rows, all_signs, all_weights) in run.heads.items():
-            rows, signs, weights = all_rows[start:end], all_signs[start:end, :, None], all_weights[start:end, :, None]
-            out = getattr(self, f"output_{name}").index_select(0, rows.reshape(-1)).view(n, -1, dim)  # (n, G, D)
-            signed = torch.bmm(out, inputs.transpose(1, 2)).mul_(signs)  # (n, G, P): sign * score
+        for name, (rows, signs, weights) in self.chunk_heads(run, start, end).items():
+            signs, weights = signs.transpose(1, 2), weights.transpose(1, 2)  # (n, G, P)
+            out = getattr(self, f"output_{name}").index_select(0, rows.reshape(-1)).view(*rows.shape, dim)  # (n, P, G, D)
+            shared = rows.shape[1] == 1  # all of a centre's examples against the same rows
+            signed = torch.bmm(out[:, 0], inputs.transpose(1, 2)) if shared else torch.einsum("npgd,npd->ngp", out, inputs)
+            signed = signed.mul_(signs)  # (n, G, examples): sign * score
             weight = weights * pair_mask[:, None, :]
             if name == "hs":  # a saturated node is skipped: no update, no loss term (word2vec.c, gensim)
                 weight = weight * (signed.abs() < HS_MAX_SCORE)
             loss = loss - torch.dot(torch.nn.functional.logsigmoid(signed).flatten(), weight.flatten())
             terms = terms + weight.sum()
             step = torch.sigmoid(signed).sub_(1).mul_(weight).mul_(signs).mul_(-lr)  # sign * (1 - sigmoid) * weight * lr
-            delta = torch.bmm(step.transpose(1, 2), out)  # (n, P, D)
+            if shared:
+                delta = torch.bmm(step.transpose(1, 2), out[:, 0])  # (n, examples, D)
+                output_delta[name] = torch.bmm(step, inputs).view(-1, dim)
+            else:
+                delta = torch.einsum("ngp,npgd->npd", step, out)
+                output_delta[name] = (step.transpose(1, 2)[..., None] * inputs[:, :, None, :]).view(-1, dim)  # (n, P, G, D)
             input_delta = delta if input_delta is None else input_delta + delta
             output_rows[name] = rows.reshape(-1)
-            output_delta[name] = torch.bmm(step, inputs).view(-1, dim)
         assert input_delta is not None
         if self.architecture == "cbow":
             # gensim: the mean's error goes whole to every context word, the sum's is divided among them
