@@ -11,8 +11,9 @@ after the pair. Both draw noise words per example (skip-gram: per pair) in the c
 model's alias table with the hash ``Word2Vec.noise_rows`` uses: the same words as the torch path, without
 a table of them in memory (tests/test_word2vec_kernel.py checks both against references).
 
-With ``workers > 1`` the worker threads take the run's centres in chunks of ``CHUNK``, the next free one each (as gensim's threads take jobs: a worker that shares its core with
-the preparation of the next run takes fewer), and all update the shared vectors without locks (Hogwild,
+With ``workers > 1`` the worker threads take the run's centres in chunks of ``CHUNK``, the next free
+one each (as gensim's threads take jobs: a worker that shares its core with the preparation of the
+next run takes fewer), and all update the shared vectors without locks (Hogwild,
 as word2vec.c's and gensim's threads): fast, but the order of the racing updates, and so the last bits
 of the vectors, vary from run to run; ``workers=1`` takes the chunks in order and is reproducible bit for
 bit: its updates are those of the serial loop over the centres.

@@ -45,7 +45,8 @@ class CentreWindows:
 
     padded: torch.Tensor  # (N + 2W,) the run's word ids, padded at each end with W copies of its first/last word
     mask: torch.Tensor  # (N, 2W + 1) float: 1 where word i + k - W is in word i's context (never k = W, i itself)
-    heads: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # per output matrix: rows, signs (+1 target, -1 not), weights (N, 1, G)
+    # per output matrix: rows, signs (+1 target, -1 not), weights, (N, 1, G) each
+    heads: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
     noise_seed: int = 0  # the run's noise words: draw d of centre i's example p is ``noise_rows(seed, (i * pairs + p) * negative + d)``
     pairs: int = 1  # examples per centre with their own noise words: 2W + 1 window slots for skip-gram, 1 for CBOW
 
@@ -124,7 +125,7 @@ class Word2Vec(nn.Module):
         counts: each word's corpus count (the noise distribution and the Huffman tree come from them).
         embedding_size: vector size (``vector_size`` in gensim).
         architecture: ``skipgram`` or ``cbow``.
-        negative: noise words per centre word (0: no negative sampling).
+        negative: noise words per example, drawn afresh for each (skip-gram: each (centre, context) pair; CBOW: each centre); 0: none.
         hs: hierarchical softmax.
         cbow_mean: CBOW averages the context vectors (else sums them).
         ns_exponent: the noise distribution's exponent (0.75).

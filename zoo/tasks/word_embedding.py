@@ -36,9 +36,10 @@ class WordEmbedding(Task):
         min_lr: the rate at the end of the last epoch (``min_alpha``).
         dense_updates: apply updates through dense gradients and a fused SGD step (default: on GPU only).
         restrict_vocab: analogies are answered among this many most frequent words (gensim's 30,000).
-        kernel: train on the CPU with the compiled kernel (``zoo/word2vec_kernel.py``: centre by
-            centre in place, as word2vec.c; default: on CPU unless ``dense_updates``); false: the torch
-            path in chunks (``chunk_size``).
+        kernel: train on the CPU with the compiled kernel (``zoo/word2vec_kernel.py``: in place, skip-gram
+            pair by pair and CBOW centre by centre, as word2vec.c and gensim; default: on CPU unless
+            ``dense_updates``); false: the torch path in chunks (``chunk_size``), on the CPU 2-5x gensim's
+            time (skip-gram with negative sampling scores a fresh set of noise words for every pair).
         workers: the kernel's Hogwild threads (default: ``torch.get_num_threads()``; 1 is reproducible bit for bit).
         chunk_size: the torch path's centres whose updates are computed together from the same vectors (default: 512 with
             negative sampling only, 128 with hierarchical softmax). word2vec applies each pair's update
