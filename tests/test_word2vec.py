@@ -80,6 +80,21 @@ def test_subsampling_and_huffman_tree_are_gensims(gensim_vocab):
         assert points[i, : lengths[i]].tolist() == gensim_vocab.get_vecattr(word, "point").tolist()
 
 
+def test_input_vectors_start_as_gensims_or_word2vec_cs():
+    """gensim 4 (``prep_vectors``) starts the word vectors uniform in (-1/D, 1/D), word2vec.c in (-0.5/D, 0.5/D)
+    (``model.init_range=0.5``); the output vectors start at zero."""
+    gensim = GensimWord2Vec(vector_size=50, min_count=1, negative=5, workers=1)
+    gensim.build_vocab([[str(i) for i in range(400)]])
+    for init_range, theirs in ((1.0, gensim.wv.vectors), (0.5, None)):
+        model = Word2Vec(400, [1] * 400, 50, init_range=init_range)
+        ours = model.input.detach().numpy()
+        bound = init_range / 50
+        assert abs(ours).max() < bound and abs(ours).max() > 0.99 * bound and abs(ours.std() - bound / 3**0.5) < 0.02 * bound
+        if theirs is not None:
+            assert abs(abs(theirs).max() - abs(ours).max()) < 0.01 * bound and abs(theirs.std() - ours.std()) < 0.02 * bound
+        assert not model.output_negative.any()
+
+
 def test_noise_words_follow_the_unigram_distribution_to_the_three_quarters():
     """The alias table gives each word exactly its share of count^0.75; 2M hashed draws land on each word
     within 5 standard deviations of that share; the kernel's compiled draw gives the same words."""

@@ -7,8 +7,7 @@ The helpers are inlined into the loop over centres: a call between compiled func
 argument a reference count, which took a third of CBOW's time. For the same reason the loop takes its
 arrays without their owners (``_unowned``; the caller holds them): numba counted references on many views
 of a row (``out[row]``) with an atomic add on the matrix's count, a cache line every worker wrote; that
-took an eighth (CBOW with hierarchical softmax) to a third (skip-gram, negative sampling) of one worker's time.
-"""
+took an eighth (CBOW with hierarchical softmax) to a third (skip-gram, negative sampling) of one worker's time."""
 
 from __future__ import annotations
 
@@ -147,17 +146,15 @@ def _step(vector, row, sign, weight, lr, limit):  # pragma: no cover - compiled
 def _hash(index):  # pragma: no cover - compiled
     """``zoo.models.word2vec.noise_hash``: the same 32-bit hash, in int64 without overflow."""
     x = index & 0xFFFFFFFF
-    x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
-    x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
+    for _ in range(2):
+        x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
     return (x >> 16) ^ x
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True, inline="always")
 def _noise_row(noise, draw, index):  # pragma: no cover - compiled
-    """Noise word ``index`` of the run, ``Word2Vec.noise_rows(seed, index)``: ``noise`` is the alias table
-    (thresholds, aliases), ``draw`` the run's seed and the coin's salt."""
-    threshold, alias = noise
-    seed, salt = draw
+    """``Word2Vec.noise_rows(seed, index)`` from the alias table ``noise`` and ``draw = (seed, the coin's salt)``."""
+    (threshold, alias), (seed, salt) = noise, draw
     first = _hash(index + seed)
     column = (first * threshold.shape[0]) >> 32
     return column if _hash(first + salt) < threshold[column] else alias[column]
@@ -165,9 +162,8 @@ def _noise_row(noise, draw, index):  # pragma: no cover - compiled
 
 @numba.njit(nogil=True, fastmath=True, cache=True, inline="always")
 def _output(head, i, g, example, noise, draw):  # pragma: no cover - compiled
-    """Output ``g`` of centre ``i``'s ``example``-th example in ``head``: its row, sign and weight. Past the
-    run's listed rows (``head[1]``, ``(N, 1, G)``) come the head's ``draws`` noise words (sign -1) for that
-    example (noise index ``example * draws + g - G``); one equal to the centre's target weighs 0 (gensim skips it)."""
+    """Output ``g`` of centre ``i``'s ``example``-th example: row, sign, weight. Past the listed rows (``head[1]``,
+    ``(N, 1, G)``) come the example's ``draws`` noise words, sign -1, weight 0 if it is the target (gensim skips it)."""
     rows, signs, weights, draws = head[1], head[2], head[3], head[7]
     listed = rows.shape[2]
     if g < listed:
@@ -178,9 +174,8 @@ def _output(head, i, g, example, noise, draw):  # pragma: no cover - compiled
 
 @numba.njit(nogil=True, fastmath=True, cache=True, inline="always")
 def _skipgram(i, inp, padded, mask, heads, lr, local, work, noise, draw, pairs):  # pragma: no cover - compiled
-    """Train centre ``i`` from each of its context words in turn, as gensim's ``fast_sentence_sg_*``: per
-    head, the pair's outputs (the centre's Huffman path, or its target and noise words drawn for this
-    pair) one after the other, each row updated at once, then the context vector by their summed updates."""
+    """Train centre ``i`` from each context word in turn, as gensim's ``fast_sentence_sg_*``: per head, the pair's
+    outputs (Huffman path, or target and this pair's noise words) each updated at once, then the context vector."""
     loss, terms = 0.0, 0.0
     for k in range(mask.shape[1]):
         if mask[i, k] == 0.0:
@@ -294,10 +289,9 @@ def train_centres(inp, padded, mask, heads, lr, lr_end, cbow, cbow_mean, chunks,
     the run's first centre to ``lr_end`` after its last, with the thread's copies of each head's hot rows
     (``heads[h][5:7]``: the map row -> slot, the rows by slot; none with one worker), merged every ``every``
     centres (worker ``worker`` of ``workers`` ``every / workers`` after the one before) and at the end, under
-    ``locks`` (per head and slot); ``heads[h][7]`` noise words per example drawn from the table ``noise``
-    (an alias table; the run's ``seed``, the coin's ``salt``; ``pairs`` examples per centre); the summed loss and number of terms."""
-    dim, hot = inp.shape[1], locks.shape[1]
-    groups = max([head[1].shape[2] + head[7] for head in heads])
+    ``locks`` (per head and slot), ``heads[h][7]`` noise words per example (``pairs`` per centre) drawn from the
+    alias table ``noise`` (the run's ``seed``, the coin's ``salt``); the summed loss and number of terms."""
+    dim, hot, groups = inp.shape[1], locks.shape[1], max([head[1].shape[2] + head[7] for head in heads])
     local = np.zeros((len(heads), hot, dim), dtype=np.float32)  # the copies of the hot rows, per head
     scratch = (np.zeros(dim, dtype=np.float32), np.zeros(dim, dtype=np.float32), np.zeros((len(heads), groups), dtype=np.float32),
                np.zeros((len(heads), groups), dtype=np.int64), local, local.copy())  # fmt: skip

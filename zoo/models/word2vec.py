@@ -241,9 +241,8 @@ class Word2Vec(nn.Module):
         noise words drawn for that pair (one dot product per pair and row); CBOW from the mean (or sum) of
         its context vectors, and the Huffman path is the same for all of a centre's pairs (one batched
         matrix product). With ``s`` the score and ``sign`` +1 for the target (-1 for noise words, or the
-        Huffman code's sign), gensim's ``g = (label - sigmoid(s)) * lr`` is
-        ``sign * (1 - sigmoid(sign * s)) * lr``. Hierarchical softmax skips the nodes whose
-        ``|s| >= HS_MAX_SCORE``, as word2vec.c and gensim do. The kernel (``zoo/word2vec_kernel.py``)
+        Huffman code's sign), gensim's ``g = (label - sigmoid(s)) * lr`` is ``sign * (1 - sigmoid(sign * s)) * lr``.
+        Hierarchical softmax skips the nodes whose ``|s| >= HS_MAX_SCORE``, as word2vec.c and gensim do. The kernel (``zoo/word2vec_kernel.py``)
         makes these updates for CBOW one centre at a time, and skip-gram's one pair at a time."""
         width = run.mask.shape[1]
         end = len(run.mask) if end is None else end
