@@ -41,12 +41,12 @@ def model_and_run(architecture: str, negative: int, hs: bool, cbow_mean: bool, w
 
 @pytest.mark.parametrize("architecture,negative,hs,cbow_mean", SETTINGS)
 def test_the_kernel_makes_the_torch_paths_updates_one_centre_at_a_time(architecture, negative, hs, cbow_mean):
-    check_kernel_against_torch(*model_and_run(architecture, negative, hs, cbow_mean))
+    check_kernel_against_reference(*model_and_run(architecture, negative, hs, cbow_mean))
 
 
 @pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
 def test_the_kernel_decays_the_rate_centre_by_centre(architecture):
-    check_kernel_against_torch(*model_and_run(architecture, 5, True, True), lr_end=0.001)
+    check_kernel_against_reference(*model_and_run(architecture, 5, True, True), lr_end=0.001)
 
 
 @pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
@@ -55,13 +55,13 @@ def test_saturated_huffman_nodes_are_skipped_alike(architecture):
     model, run = model_and_run(architecture, 3, True, False)
     torch.nn.init.normal_(model.input, std=2.0)
     torch.nn.init.normal_(model.output_hs, std=2.0)  # scores of std 16 (16 dimensions): most nodes saturate
-    terms = check_kernel_against_torch(model, run)
+    terms = check_kernel_against_reference(model, run)
     examples = run.mask if architecture == "skipgram" else (run.mask.sum(1, keepdim=True) > 0).float()  # pairs, or centres with a context
     unskipped = sum(float((weights.sum(2) * examples).sum()) for _, _, weights in model.chunk_heads(run, 0, len(run.mask)).values())
     assert terms < 0.9 * unskipped  # some nodes were skipped (negative sampling never skips)
 
 
-def check_kernel_against_torch(model: Word2Vec, run, lr_end: float = 0.05) -> float:
+def check_kernel_against_reference(model: Word2Vec, run, lr_end: float = 0.05) -> float:
     """Train a copy with the reference (CBOW: the torch path one centre a chunk, at the kernel's rate for
     that centre; skip-gram: ``gensim_skipgram``) and the model with the kernel: the same vectors, loss and terms."""
     architecture, negative, hs, cbow_mean = model.architecture, model.negative, model.hs, model.cbow_mean

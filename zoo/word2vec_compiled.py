@@ -163,13 +163,13 @@ def _noise_row(noise, draw, index):  # pragma: no cover - compiled
 @numba.njit(nogil=True, fastmath=True, cache=True, inline="always")
 def _output(head, i, g, example, noise, draw):  # pragma: no cover - compiled
     """Output ``g`` of centre ``i``'s ``example``-th example: row, sign, weight. Past the listed rows (``head[1]``,
-    ``(N, 1, G)``) come the example's ``draws`` noise words, sign -1, weight 0 if it is the target (gensim skips it)."""
+    ``(N, G)``) come the example's ``draws`` noise words, sign -1, weight 0 if it is the target (gensim skips it)."""
     rows, signs, weights, draws = head[1], head[2], head[3], head[7]
-    listed = rows.shape[2]
+    listed = rows.shape[1]
     if g < listed:
-        return rows[i, 0, g], signs[i, 0, g], weights[i, 0, g]
+        return rows[i, g], signs[i, g], weights[i, g]
     row = _noise_row(noise, draw, example * draws + g - listed)
-    return row, np.float32(-1.0), np.float32(0.0) if row == rows[i, 0, 0] else np.float32(1.0)
+    return row, np.float32(-1.0), np.float32(0.0) if row == rows[i, 0] else np.float32(1.0)
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True, inline="always")
@@ -185,7 +185,7 @@ def _skipgram(i, inp, padded, mask, heads, lr, local, work, noise, draw, pairs):
             out, rows, limit, slots, draws = heads[h][0], heads[h][1], heads[h][4], heads[h][5], heads[h][7]
             work[:] = 0.0
             factor, linear = 1.0, 0.0  # the pair's factors multiply to at most 2 ** G: one log per pair and head
-            for g in range(rows.shape[2] + draws):
+            for g in range(rows.shape[1] + draws):
                 row_id, sign, weight = _output(heads[h], i, g, i * pairs + k, noise, draw)
                 if weight != 0.0:
                     row = _row(out, local[h], slots, row_id)
@@ -216,7 +216,7 @@ def _cbow(i, inp, padded, mask, heads, lr, cbow_mean, local, hidden, input_delta
     factor, linear, terms = 1.0, 0.0, 0.0
     for h in range(len(heads)):
         out, rows, limit, slots, draws = heads[h][0], heads[h][1], heads[h][4], heads[h][5], heads[h][7]
-        for g in range(rows.shape[2] + draws):
+        for g in range(rows.shape[1] + draws):
             steps[h, g] = 0.0
             ids[h, g], sign, weight = _output(heads[h], i, g, i, noise, draw)
             if weight != 0.0:
@@ -232,7 +232,7 @@ def _cbow(i, inp, padded, mask, heads, lr, cbow_mean, local, hidden, input_delta
             _axpy(mask[i, k], input_delta, inp[padded[i + k]])
     for h in range(len(heads)):
         out, rows, slots, draws = heads[h][0], heads[h][1], heads[h][5], heads[h][7]
-        for g in range(rows.shape[2] + draws):
+        for g in range(rows.shape[1] + draws):
             if steps[h, g] != 0.0:
                 _axpy(steps[h, g], hidden, _row(out, local[h], slots, ids[h, g]))  # rank one, from the same hidden vector
     return math.log(factor) - linear, terms
@@ -247,10 +247,10 @@ def _prefetch_centre(i, inp, padded, mask, heads):  # pragma: no cover - compile
                 _prefetch(inp, padded[i + k], d)
     for h in range(len(heads)):
         out, rows, _, weights, _, slots, _, _ = heads[h]
-        for g in range(rows.shape[2]):
-            if weights[i, 0, g] != 0.0 and slots[rows[i, 0, g]] < 0:
+        for g in range(rows.shape[1]):
+            if weights[i, g] != 0.0 and slots[rows[i, g]] < 0:
                 for d in range(0, out.shape[1], 16):
-                    _prefetch(out, rows[i, 0, g], d)
+                    _prefetch(out, rows[i, g], d)
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True)
@@ -291,7 +291,7 @@ def train_centres(inp, padded, mask, heads, lr, lr_end, cbow, cbow_mean, chunks,
     centres (worker ``worker`` of ``workers`` ``every / workers`` after the one before) and at the end, under
     ``locks`` (per head and slot), ``heads[h][7]`` noise words per example (``pairs`` per centre) drawn from the
     alias table ``noise`` (the run's ``seed``, the coin's ``salt``); the summed loss and number of terms."""
-    dim, hot, groups = inp.shape[1], locks.shape[1], max([head[1].shape[2] + head[7] for head in heads])
+    dim, hot, groups = inp.shape[1], locks.shape[1], max([head[1].shape[1] + head[7] for head in heads])
     local = np.zeros((len(heads), hot, dim), dtype=np.float32)  # the copies of the hot rows, per head
     scratch = (np.zeros(dim, dtype=np.float32), np.zeros(dim, dtype=np.float32), np.zeros((len(heads), groups), dtype=np.float32),
                np.zeros((len(heads), groups), dtype=np.int64), local, local.copy())  # fmt: skip

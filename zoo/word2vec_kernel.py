@@ -51,7 +51,7 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def hot_rows(rows: np.ndarray, weights: np.ndarray, size: int, count: int, drawn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The ``count`` rows of a ``size``-row output matrix that a run's ``rows`` (N, ...) name most often where
+    """The ``count`` rows of a ``size``-row output matrix that a run's ``rows`` (N, G) name most often where
     ``weights`` is nonzero, counted on about ``SAMPLE`` evenly spread centres, plus ``drawn`` (size,): the
     rows' expected noise draws per centre: the map row -> slot (int32, -1 for a row that is not hot) and
     the hot rows by slot (int64). ``count=0``: none."""
@@ -80,7 +80,7 @@ def _heads(model: torch.nn.Module, run, hot: int) -> tuple:
         limit = np.float32(HS_MAX_SCORE if name == "hs" else np.inf)
         rows, weights = rows.numpy(), weights.float().numpy()
         draws = np.int64(model.negative if name == "negative" else 0)
-        drawn = noise_probabilities(model) * float(run.mask.sum(1).mean() if run.pairs > 1 else 1) * draws if draws else None
+        drawn = noise_probabilities(model) * float(run.mask.sum(1).mean() if run.pairs > 1 else 1) * draws if draws and hot else None
         heads.append((out, rows, signs.float().numpy(), weights, limit, *hot_rows(rows, weights, len(out), hot, drawn), draws))
     return tuple(heads)
 

@@ -45,8 +45,7 @@ class CentreWindows:
 
     padded: torch.Tensor  # (N + 2W,) the run's word ids, padded at each end with W copies of its first/last word
     mask: torch.Tensor  # (N, 2W + 1) float: 1 where word i + k - W is in word i's context (never k = W, i itself)
-    # per output matrix: rows, signs (+1 target, -1 not), weights, (N, 1, G) each
-    heads: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    heads: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # per output matrix: rows, signs (+1 target, -1 not), weights (N, G)
     noise_seed: int = 0  # the run's noise words: draw d of centre i's example p is ``noise_rows(seed, (i * pairs + p) * negative + d)``
     pairs: int = 1  # examples per centre with their own noise words: 2W + 1 window slots for skip-gram, 1 for CBOW
 
@@ -55,8 +54,8 @@ def noise_hash(index: torch.Tensor) -> torch.Tensor:
     """A 32-bit integer hash (two multiply-xorshift rounds), in int64 without overflow;
     ``word2vec_compiled._noise_row`` computes the same, so both paths draw the same noise words."""
     x = index & 0xFFFFFFFF
-    x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
-    x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
+    for _ in range(2):
+        x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
     return (x >> 16) ^ x
 
 
@@ -191,15 +190,14 @@ class Word2Vec(nn.Module):
         return torch.where(keep, column, self.noise_alias.index_select(0, column))
 
     def _outputs(self, centres: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Per output matrix: the rows each centre is scored against ``(N, 1, G)``, their labels and
+        """Per output matrix: the rows each centre is scored against ``(N, G)``, their labels and
         weights (0: padding): itself (its noise words come per chunk, ``chunk_heads``), or its Huffman path."""
         heads = {}
         if self.negative:
-            ones = torch.ones(len(centres), 1, 1, device=centres.device)
-            heads["negative"] = (centres[:, None, None], ones, ones)
+            ones = torch.ones(len(centres), 1, device=centres.device)
+            heads["negative"] = (centres[:, None], ones, ones)
         if self.hs:
-            heads["hs"] = (self.points.index_select(0, centres)[:, None], 1 - self.codes.index_select(0, centres)[:, None],
-                           self.path_mask.index_select(0, centres).float()[:, None])  # fmt: skip
+            heads["hs"] = (self.points.index_select(0, centres), 1 - self.codes.index_select(0, centres), self.path_mask.index_select(0, centres).float())
         return heads
 
     def windows(self, words: torch.Tensor, valid: torch.Tensor) -> CentreWindows:
@@ -218,7 +216,7 @@ class Word2Vec(nn.Module):
         """The output rows, signs and weights ``(n, P, G)`` of the centres ``start:end``: with negative sampling
         the target and its ``negative`` noise words for each of the ``P = run.pairs`` examples of a centre
         (a noise word equal to the target weighs 0, as gensim skips it); the Huffman path, ``P = 1``."""
-        heads = {name: (rows[start:end], signs[start:end], weights[start:end]) for name, (rows, signs, weights) in run.heads.items()}
+        heads = {name: (rows[start:end, None], signs[start:end, None], weights[start:end, None]) for name, (rows, signs, weights) in run.heads.items()}
         if "negative" in heads:
             targets, n, per = heads["negative"][0], end - start, run.pairs * self.negative
             index = torch.arange(start * per, end * per, device=targets.device)
@@ -242,8 +240,8 @@ class Word2Vec(nn.Module):
         its context vectors, and the Huffman path is the same for all of a centre's pairs (one batched
         matrix product). With ``s`` the score and ``sign`` +1 for the target (-1 for noise words, or the
         Huffman code's sign), gensim's ``g = (label - sigmoid(s)) * lr`` is ``sign * (1 - sigmoid(sign * s)) * lr``.
-        Hierarchical softmax skips the nodes whose ``|s| >= HS_MAX_SCORE``, as word2vec.c and gensim do. The kernel (``zoo/word2vec_kernel.py``)
-        makes these updates for CBOW one centre at a time, and skip-gram's one pair at a time."""
+        Hierarchical softmax skips the nodes whose ``|s| >= HS_MAX_SCORE``, as word2vec.c and gensim do.
+        The kernel (``zoo/word2vec_kernel.py``) makes CBOW's updates a centre at a time, skip-gram's a pair at a time."""
         width = run.mask.shape[1]
         end = len(run.mask) if end is None else end
         n, dim = end - start, self.embedding_size
