@@ -18,7 +18,7 @@ from datamodules import WordCorpusDataModule
 from datamodules.word_windows import context_windows, keep_probabilities
 from tests.conftest import real_data_dir, run_script
 from zoo.checkpoint import read_checkpoint
-from zoo.errors import DatasetNotFoundError, TextEncodingError, VocabularyError
+from zoo.errors import DatasetNotFoundError, SettingError, TextEncodingError, VocabularyError
 from zoo.models.word2vec import COIN_SALT, Word2Vec, huffman_tree
 from zoo.training import evaluate, train
 from zoo.word2vec_compiled import _noise_row
@@ -93,6 +93,14 @@ def test_input_vectors_start_as_gensims_or_word2vec_cs():
         if theirs is not None:
             assert abs(abs(theirs).max() - abs(ours).max()) < 0.01 * bound and abs(theirs.std() - ours.std()) < 0.02 * bound
         assert not model.output_negative.any()
+
+
+def test_a_bad_init_range_is_one_line(make_cfg, tmp_path):
+    corpus = small_corpus(tmp_path / "data")
+    cfg = make_cfg("experiment=word2vec_grimm", f"data.path={corpus}", f"data.root={tmp_path / 'data'}", "data.min_count=2", "model.init_range=0")
+    with pytest.raises(SettingError, match=r"model.init_range must be above 0 \(1.0: gensim's start, 0.5: word2vec.c's\), not 0") as caught:
+        train(cfg)
+    assert "\n" not in str(caught.value)
 
 
 def test_noise_words_follow_the_unigram_distribution_to_the_three_quarters():

@@ -152,6 +152,8 @@ class Word2Vec(nn.Module):
             raise ValueError("word2vec needs model.negative > 0 or model.hs=true (or both)")
         if len(counts) != vocab_size:
             raise ValueError(f"{len(counts)} counts for a vocabulary of {vocab_size} words")
+        if not init_range > 0:
+            raise ValueError(f"model.init_range must be above 0 (1.0: gensim's start, 0.5: word2vec.c's), not {init_range}")
         self.vocab_size, self.embedding_size, self.architecture = vocab_size, embedding_size, architecture
         self.negative, self.hs, self.cbow_mean, self.init_range = negative, hs, cbow_mean, init_range
         self.input = nn.Parameter(torch.empty(vocab_size, embedding_size), requires_grad=False)
